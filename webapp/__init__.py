@@ -1,0 +1,44 @@
+"""Teamgate: a self-hosted, LiteLLM-compatible gateway for teams that bring their own models."""
+from pathlib import Path
+
+from flask import Flask
+
+from webapp import commands, config, database, errors
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
+from webapp.proxy.forwarding import new_session
+from webapp.services import cache, request_log
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"),
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    config.load(app, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    errors.init_app(app)
+    commands.init_app(app)
+    return app
+
+
+def register_extensions(app: Flask):
+    database.init_app(app)  # engine options must be set before the engine is made
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    cache.init_app(app)
+    request_log.init_app(app)
+    app.extensions["teamgate.http"] = new_session(pool_size=app.config["UPSTREAM_POOL_SIZE"])
+
+
+def register_blueprints(app: Flask):
+    from webapp.api import bp as api_bp
+    from webapp.proxy.routes import bp as proxy_bp
+
+    # the Bearer-key routes never read cookies, so CSRF does not apply to them
+    for blueprint in (api_bp, proxy_bp):
+        csrf.exempt(blueprint)
+        app.register_blueprint(blueprint)

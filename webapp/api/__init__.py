@@ -1,0 +1,6 @@
+"""The LiteLLM-compatible management routes (models, teams, keys, health), JSON only."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from webapp.api import health, keys, models, teams  # noqa: E402,F401  (registers the routes)

@@ -1,0 +1,58 @@
+"""/key/generate, /key/info, /key/list, /key/update, /key/delete."""
+from flask import g, jsonify, request
+
+from webapp.api import bp
+from webapp.auth.access import ANY_KEY, declare
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.services import keys, schemas
+from webapp.services.validation import json_body, validate
+
+
+@bp.post("/key/generate")
+@declare(ANY_KEY)
+def key_generate():
+    result = keys.generate(g.principal, validate(json_body(), schemas.KEY_GENERATE))
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.get("/key/info")
+@declare(ANY_KEY)
+def key_info():
+    key = request.args.get("key")
+    if not key:
+        if not g.principal.key_token:
+            raise APIError(400, "Missing query parameter key.", param="key")
+        key = g.principal.key_token
+    row = keys.find(g.principal, key)
+    return jsonify({"key": row.token, "info": keys.serialize(row)})
+
+
+@bp.get("/key/list")
+@declare(ANY_KEY)
+def key_list():
+    rows = keys.visible(g.principal)
+    return jsonify({"keys": [r.token for r in rows], "data": [keys.serialize(r) for r in rows],
+                    "total_count": len(rows)})
+
+
+@bp.post("/key/update")
+@declare(ANY_KEY)
+def key_update():
+    result = keys.update(g.principal, validate(json_body(), schemas.KEY_UPDATE))
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.post("/key/delete")
+@declare(ANY_KEY)
+def key_delete():
+    body = validate(json_body(), schemas.KEY_DELETE)
+    if not body.get("keys") and not body.get("key_aliases"):
+        raise APIError(400, "Give keys or key_aliases to delete.", param="keys")
+    rows = [keys.find(g.principal, k) for k in body.get("keys") or []]
+    rows += [keys.find_by_alias(g.principal, a) for a in body.get("key_aliases") or []]
+    deleted = keys.delete(g.principal, rows)
+    db.session.commit()
+    return jsonify({"deleted_keys": deleted})

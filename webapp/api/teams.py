@@ -1,0 +1,70 @@
+"""/team/new, /team/info, /team/list, /team/update, /team/delete, /team/member_add|delete."""
+from flask import g, jsonify, request
+
+from webapp.api import bp
+from webapp.auth.access import ADMIN, ANY_KEY, declare
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.services import schemas, teams
+from webapp.services.validation import json_body, validate
+
+
+@bp.post("/team/new")
+@declare(ADMIN)
+def team_new():
+    team = teams.create(g.principal, validate(json_body(), schemas.TEAM_NEW))
+    db.session.commit()
+    return jsonify(teams.serialize(team))
+
+
+@bp.get("/team/info")
+@declare(ANY_KEY)
+def team_info():
+    team_id = request.args.get("team_id")
+    if not team_id:
+        raise APIError(400, "Missing query parameter team_id.", param="team_id")
+    return jsonify(teams.info(teams.get_team_or_404(g.principal, team_id)))
+
+
+@bp.get("/team/list")
+@declare(ANY_KEY)
+def team_list():
+    return jsonify([teams.serialize(t) for t in teams.visible(g.principal)])
+
+
+@bp.post("/team/update")
+@declare(ANY_KEY)
+def team_update():
+    team = teams.update(g.principal, validate(json_body(), schemas.TEAM_UPDATE))
+    db.session.commit()
+    return jsonify({"data": teams.serialize(team)})
+
+
+@bp.post("/team/delete")
+@declare(ADMIN)
+def team_delete():
+    body = validate(json_body(), schemas.TEAM_DELETE)
+    deleted = teams.delete(g.principal, body["team_ids"])
+    db.session.commit()
+    return jsonify({"deleted_teams": deleted})
+
+
+@bp.post("/team/member_add")
+@declare(ANY_KEY)
+def team_member_add():
+    body = validate(json_body(), schemas.TEAM_MEMBER_ADD)
+    member = body["member"]
+    team = teams.add_members(g.principal, body["team_id"],
+                             member if isinstance(member, list) else [member])
+    db.session.commit()
+    return jsonify(teams.serialize(team))
+
+
+@bp.post("/team/member_delete")
+@declare(ANY_KEY)
+def team_member_delete():
+    body = validate(json_body(), schemas.TEAM_MEMBER_DELETE)
+    team = teams.remove_member(g.principal, body["team_id"], body.get("user_id"),
+                               body.get("user_email"))
+    db.session.commit()
+    return jsonify(teams.serialize(team))

@@ -1,0 +1,53 @@
+"""Configuration: defaults here, the environment read only when the app is created."""
+import os
+from pathlib import Path
+
+
+class Defaults:
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+    MAX_JSON_DEPTH = 32
+    MAX_MESSAGES = 2048
+    UPSTREAM_TIMEOUT = 600.0
+    UPSTREAM_CONNECT_TIMEOUT = 10.0
+    STREAM_IDLE_TIMEOUT = 120.0
+    UPSTREAM_MAX_RETRIES = 2
+    UPSTREAM_POOL_SIZE = 64
+    CACHE_CHECK_INTERVAL = 0.5
+    WTF_CSRF_TIME_LIMIT = None
+    TEAMGATE_UPSTREAM_ALLOW = ""
+
+
+# environment variable -> config key
+ENVIRONMENT = {
+    "TEAMGATE_MASTER_KEY": "TEAMGATE_MASTER_KEY",
+    "TEAMGATE_ENCRYPTION_KEY": "TEAMGATE_ENCRYPTION_KEY",
+    "TEAMGATE_SECRET_KEY": "SECRET_KEY",
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
+}
+
+# secrets kept in the instance folder when the environment does not give them
+INSTANCE_FILES = {
+    "TEAMGATE_MASTER_KEY": "master.key",
+    "TEAMGATE_ENCRYPTION_KEY": "encryption.key",
+    "SECRET_KEY": "secret.key",
+}
+
+
+def load(app, overrides=None):
+    Path(app.instance_path).mkdir(exist_ok=True)
+    app.config.from_object(Defaults)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(
+        Path(app.instance_path) / "teamgate.db"
+    )
+    for env_name, key in ENVIRONMENT.items():
+        if os.environ.get(env_name):
+            app.config[key] = os.environ[env_name]
+    for key, filename in INSTANCE_FILES.items():
+        path = Path(app.instance_path) / filename
+        if not app.config.get(key) and path.exists():
+            app.config[key] = path.read_text().strip()
+    app.config.update(overrides or {})

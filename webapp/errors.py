@@ -1,0 +1,96 @@
+"""The one error format of the JSON routes and the handlers that produce it."""
+import logging
+import uuid
+
+from flask import jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+TYPE_BY_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "server_error",
+    504: "timeout",
+}
+
+
+class APIError(Exception):
+    """A failure the caller should see, in the contract's error format."""
+
+    def __init__(self, status: int, message: str, param: str | None = None,
+                 error_type: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.error_type = error_type or TYPE_BY_STATUS.get(status, "server_error")
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.error_type,
+                          "param": self.param, "code": str(self.status)}}
+
+    def response(self):
+        response = jsonify(self.body())
+        response.status_code = self.status
+        response.headers.update(self.headers)
+        return response
+
+
+def is_dashboard_request() -> bool:
+    return request.path.startswith("/ui") or request.path == "/"
+
+
+HTTP_MESSAGES = {
+    404: "No route {method} {path}. See the API reference in the README.",
+    405: "Method {method} is not allowed on {path}.",
+    413: "Request body too large.",
+    415: "Send the body as JSON with Content-Type: application/json.",
+}
+
+
+def handle_http_exception(exc: HTTPException):
+    if is_dashboard_request():
+        return exc
+    template = HTTP_MESSAGES.get(exc.code)
+    message = (template.format(method=request.method, path=request.path)
+               if template else exc.description)
+    return APIError(exc.code or 500, message).response()
+
+
+def handle_api_error(exc: APIError):
+    return exc.response()
+
+
+def handle_unexpected(exc: Exception):
+    request_id = str(uuid.uuid4())
+    log.exception("unhandled error, request id %s", request_id)
+    if is_dashboard_request():
+        return f"Something went wrong (request id {request_id}).", 500
+    return APIError(500, f"Internal error. Request id {request_id}.").response()
+
+
+def init_app(app):
+    app.register_error_handler(APIError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+
+
+def handle_database_unavailable(exc):
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    if is_dashboard_request():
+        return "The database is busy; try again in a moment.", 503, {"Retry-After": "1"}
+    return APIError(503, "The database is unavailable or busy; retry shortly.",
+                    headers={"Retry-After": "1"}).response()

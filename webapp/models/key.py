@@ -1,0 +1,28 @@
+"""Virtual keys: stored only as a SHA-256 digest, shown in full once."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.base import utcnow
+
+
+class VirtualKey(db.Model):
+    __tablename__ = "virtual_keys"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    key_name: Mapped[str] = mapped_column(String(16))  # masked form, sk-...abcd
+    key_alias: Mapped[str | None] = mapped_column(String(256), unique=True)
+    team_id: Mapped[str | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    models: Mapped[list] = mapped_column(db.JSON, default=list)
+    meta: Mapped[dict] = mapped_column("metadata", db.JSON, default=dict)
+    limits: Mapped[dict] = mapped_column(db.JSON, default=dict)
+    blocked: Mapped[bool] = mapped_column(default=False)
+    expires: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(256))
+    last_used_at: Mapped[datetime | None]

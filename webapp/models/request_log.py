@@ -1,0 +1,29 @@
+"""One row per proxied call: who called which model, how it went, how long it took."""
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.models.base import utcnow
+
+
+class RequestLogEntry(db.Model):
+    __tablename__ = "request_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    team_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    key_token: Mapped[str | None] = mapped_column(String(64))
+    key_name: Mapped[str | None] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(64))
+    public_model: Mapped[str | None] = mapped_column(String(256))
+    deployment_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int]
+    latency_ms: Mapped[float]
+    overhead_ms: Mapped[float | None]
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    stream: Mapped[bool] = mapped_column(default=False)
+    error_type: Mapped[str | None] = mapped_column(String(32))

@@ -1,0 +1,43 @@
+"""Teams and their alias table (public model name -> internal deployment name)."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import new_id, utcnow
+
+
+class Team(db.Model):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True, default=new_id)
+    alias: Mapped[str | None] = mapped_column(String(256))
+    # global models this team may call; empty means all
+    models: Mapped[list] = mapped_column(db.JSON, default=list)
+    meta: Mapped[dict] = mapped_column("metadata", db.JSON, default=dict)
+    limits: Mapped[dict] = mapped_column(db.JSON, default=dict)
+    blocked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(256))
+
+    aliases: Mapped[list["TeamModelAlias"]] = relationship(
+        back_populates="team", cascade="all, delete-orphan", order_by="TeamModelAlias.public_name"
+    )
+
+
+class TeamModelAlias(db.Model):
+    __tablename__ = "team_model_aliases"
+    __table_args__ = (UniqueConstraint("team_id", "public_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    public_name: Mapped[str] = mapped_column(String(256))
+    internal_name: Mapped[str] = mapped_column(String(512), unique=True)
+    created_by: Mapped[str] = mapped_column(String(256))
+    updated_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    team: Mapped[Team] = relationship(back_populates="aliases")

@@ -1,0 +1,134 @@
+"""One proxied call from body to upstream and back: validate, resolve, forward, log."""
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from flask import Response, current_app, g, jsonify
+
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.proxy import forwarding
+from webapp.proxy.failures import invalid_body
+from webapp.proxy.providers.base import Target
+from webapp.proxy.streaming import relay
+from webapp.services import resolver
+from webapp.services.cache import routing_cache
+from webapp.services.egress import check_api_base
+from webapp.services.request_log import writer
+from webapp.services.validation import json_body
+
+REFUSED_FIELDS = ("api_key", "api_base", "base_url", "api_version", "custom_llm_provider",
+                  "extra_headers", "organization", "azure_ad_token", "aws_secret_access_key")
+ROUTE_NAMES = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+
+
+@dataclass
+class CallRecord:
+    """What the request log keeps of one call; filled in as the call proceeds."""
+    operation: str
+    principal: object
+    log: object
+    started: float = field(default_factory=time.perf_counter)
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    public_model: str | None = None
+    deployment_id: str | None = None
+    upstream_seconds: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    stream: bool = False
+
+    def overhead_ms(self) -> float:
+        return round((time.perf_counter() - self.started - self.upstream_seconds) * 1000, 3)
+
+    def write(self, status: int, error_type: str | None = None):
+        principal = self.principal
+        self.log.add(
+            request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
+            key_name=principal.key_name, route=ROUTE_NAMES[self.operation],
+            public_model=self.public_model, deployment_id=self.deployment_id, status=status,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            overhead_ms=self.overhead_ms(), prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens, stream=self.stream, error_type=error_type)
+
+
+def _checked_body(operation: str) -> dict:
+    body = json_body()
+    refused = sorted(set(REFUSED_FIELDS) & body.keys())
+    if refused:
+        raise APIError(400, f"Fields that choose the upstream or its credentials are not "
+                            f"accepted in a call: {', '.join(refused)}.", param=refused[0])
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise APIError(400, "Missing required field: model.", param="model")
+    if operation == "chat":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise APIError(400, "messages must be a non-empty list.", param="messages")
+        if len(messages) > current_app.config["MAX_MESSAGES"]:
+            raise APIError(400, f"Too many messages (at most "
+                                f"{current_app.config['MAX_MESSAGES']}).", param="messages")
+    elif "input" not in body:
+        raise APIError(400, "Missing required field: input.", param="input")
+    return body
+
+
+def _target(model: str) -> Target:
+    resolution = resolver.resolve(g.principal, model)
+    if not resolution.targets:
+        team = g.principal.team_id or "<your team id>"
+        raise APIError(400, f"/chat/completions: Invalid model name passed in model={model}. "
+                            f"Call /v1/models to view available models for your key, or GET "
+                            f"/team/info?team_id={team} to check your team's model aliases.",
+                       param="model")
+    target = resolution.pick()
+    if target.api_base:
+        # checked again at call time (DNS may have changed), remembered for a short while
+        routing_cache().get(("egress", target.api_base),
+                            lambda: check_api_base(target.api_base))
+    return target
+
+
+def _usage(record: CallRecord, payload: dict):
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if isinstance(usage, dict):
+        record.prompt_tokens = usage.get("prompt_tokens")
+        record.completion_tokens = usage.get("completion_tokens")
+
+
+def handle(operation: str) -> Response:
+    record = CallRecord(operation, g.principal, writer())
+    try:
+        body = _checked_body(operation)
+        record.public_model = body["model"]
+        target = _target(body["model"])
+        record.deployment_id = target.deployment_id
+        record.stream = body.get("stream") is True
+        call = target.provider.prepare(target, operation, body)
+        db.session.close()  # no transaction or connection held across the upstream call
+        sent = forwarding.send(call, target, record.stream)
+        record.upstream_seconds = sent.upstream_seconds
+    except APIError as error:
+        if record.public_model is not None:
+            record.write(error.status, error.error_type)
+        raise
+    headers = {"x-teamgate-model-id": target.deployment_id}
+    if record.stream:
+        headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
+        return Response(relay(sent.response, target, record), status=200, headers=headers,
+                        content_type="text/event-stream")
+    try:
+        payload = sent.response.json()
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        payload = target.provider.translate_response(operation, payload)
+    except ValueError:
+        record.write(502, "upstream_error")
+        raise invalid_body() from None
+    finally:
+        sent.response.close()
+    _usage(record, payload)
+    response = jsonify(payload)
+    response.headers.update(headers)
+    response.headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
+    record.write(200)
+    return response

@@ -1,0 +1,85 @@
+"""The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
+import json
+
+import requests
+
+from webapp.crypto import mask
+from webapp.errors import APIError
+
+RETRYABLE_STATUSES = (429, 502, 503, 504)
+MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
+PASSED_THROUGH = (400, 404, 409, 413, 422)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """An upstream message with the team's key removed, should the provider echo it."""
+    if secret and secret in text:
+        text = text.replace(secret, mask(secret))
+    return text
+
+
+def upstream_message(response: requests.Response, secret: str | None) -> str:
+    try:
+        payload = response.json()
+        error = payload.get("error", payload) if isinstance(payload, dict) else payload
+        message = error.get("message") if isinstance(error, dict) else error
+        message = message if isinstance(message, str) else json.dumps(message)
+    except ValueError:
+        message = response.text[:300]
+    return scrub(message.strip() or response.reason or "", secret)
+
+
+def retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def is_retryable(response: requests.Response) -> bool:
+    if response.status_code not in RETRYABLE_STATUSES:
+        return False
+    wait = retry_after(response)
+    if wait is None:
+        return response.status_code != 429
+    return wait <= MAX_RETRY_AFTER
+
+
+def from_status(response: requests.Response, secret: str | None) -> APIError:
+    status = response.status_code
+    if 300 <= status < 400:
+        return APIError(502, f"The upstream answered with a redirect ({status}); Teamgate does "
+                             "not follow upstream redirects.")
+    message = upstream_message(response, secret)
+    if status in (401, 403):
+        return APIError(401, f"The provider refused the team's key ({status}): {message}",
+                        error_type="authentication_error")
+    if status == 429:
+        headers = {"Retry-After": response.headers["Retry-After"]} \
+            if "Retry-After" in response.headers else {}
+        return APIError(429, f"The provider is rate limiting this deployment: {message}",
+                        headers=headers)
+    if status >= 500:
+        return APIError(502, f"The upstream failed with status {status}: {message}")
+    if status in PASSED_THROUGH:
+        return APIError(status, message or f"The upstream refused the request ({status}).",
+                        error_type="invalid_request_error")
+    return APIError(400 if status < 500 else 502,
+                    f"The upstream refused the request ({status}): {message}")
+
+
+def from_exception(exc: requests.RequestException) -> APIError:
+    if isinstance(exc, (requests.ConnectTimeout, requests.ReadTimeout)):
+        return APIError(504, "The upstream did not answer in time.", error_type="timeout")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return APIError(502, "TLS handshake with the upstream failed.")
+    if isinstance(exc, requests.ConnectionError):
+        return APIError(502, "Could not connect to the upstream (connection refused, reset or "
+                             "DNS failure).")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return APIError(502, "The upstream connection broke while sending its answer.")
+    return APIError(502, f"The upstream call failed ({exc.__class__.__name__}).")
+
+
+def invalid_body() -> APIError:
+    return APIError(502, "The upstream answered with something that is not valid JSON.")

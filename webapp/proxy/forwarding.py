@@ -1,0 +1,88 @@
+"""Sending one prepared call upstream through the process's pooled session, with bounded retries
+inside the deadline. Redirects are never followed; the environment's proxies and .netrc are not
+consulted (trust_env off), so no ambient credential ever reaches an upstream."""
+import random
+import time
+from dataclasses import dataclass
+
+import requests
+from flask import current_app
+from requests.adapters import HTTPAdapter
+
+from webapp.proxy import failures
+from webapp.proxy.providers.base import PreparedCall, Target
+
+
+@dataclass
+class Sent:
+    response: requests.Response
+    upstream_seconds: float  # time until the upstream's status line and headers arrived
+
+
+def new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.max_redirects = 0
+    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def http_session() -> requests.Session:
+    return current_app.extensions["teamgate.http"]
+
+
+def _timeouts(target: Target, stream: bool) -> tuple[float, float]:
+    config = current_app.config
+    read = (target.stream_timeout if stream else target.timeout) or (
+        config["STREAM_IDLE_TIMEOUT"] if stream else config["UPSTREAM_TIMEOUT"])
+    return min(config["UPSTREAM_CONNECT_TIMEOUT"], read), read
+
+
+def _backoff(attempt: int) -> float:
+    return min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def _safe_to_retry(exc: requests.RequestException) -> bool:
+    """Only failures that happened before the request reached the upstream."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout):
+        reason = str(exc.args[0]) if exc.args else ""
+        return "NewConnectionError" in reason or "Connection refused" in reason
+    return False
+
+
+def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
+    """The upstream's successful response, or an APIError from the failure table."""
+    connect, read = _timeouts(target, stream)
+    max_retries = target.max_retries if target.max_retries is not None else \
+        current_app.config["UPSTREAM_MAX_RETRIES"]
+    deadline = time.monotonic() + connect + read
+    session = http_session()
+    attempt = 0
+    while True:
+        started = time.perf_counter()
+        try:
+            response = session.post(call.url, json=call.body, headers=call.headers,
+                                    timeout=(connect, read), stream=stream,
+                                    allow_redirects=False)
+        except requests.RequestException as exc:
+            error = failures.from_exception(exc)
+            if not _safe_to_retry(exc) or attempt >= max_retries:
+                raise error from None
+        else:
+            elapsed = time.perf_counter() - started
+            if response.status_code < 300:
+                return Sent(response, elapsed)
+            error = failures.from_status(response, target.api_key)
+            retryable = failures.is_retryable(response)
+            response.close()
+            if not retryable or attempt >= max_retries:
+                raise error
+        wait = _backoff(attempt)
+        if time.monotonic() + wait >= deadline:
+            raise error
+        time.sleep(wait)
+        attempt += 1

@@ -1,0 +1,79 @@
+"""Anthropic's Messages API, translated to and from OpenAI's chat shape."""
+import json
+import time
+
+from webapp.errors import APIError
+from webapp.proxy.providers.base import PreparedCall, Provider, Target
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+                "tool_use": "tool_calls"}
+PASSED_THROUGH = ("temperature", "top_p", "stream", "metadata")
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+    default_api_base = "https://api.anthropic.com"
+    stream_passthrough = False
+
+    def url(self, target: Target, operation: str) -> str:
+        if operation != "chat":
+            raise APIError(400, "Anthropic models support chat completions only.", param="model")
+        return self.base(target) + "/v1/messages"
+
+    def auth_headers(self, target: Target) -> dict:
+        headers = {"anthropic-version": API_VERSION}
+        if target.api_key:
+            headers["x-api-key"] = target.api_key
+        return headers
+
+    def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
+        system = [m.get("content") for m in body.get("messages", []) if m.get("role") == "system"]
+        messages = [m for m in body.get("messages", []) if m.get("role") != "system"]
+        payload = {"model": target.upstream_model, "messages": messages,
+                   "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens")
+                   or DEFAULT_MAX_TOKENS}
+        payload.update({k: body[k] for k in PASSED_THROUGH if k in body})
+        if system:
+            payload["system"] = "\n".join(str(s) for s in system)
+        if body.get("stop"):
+            stop = body["stop"]
+            payload["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        headers = {"Content-Type": "application/json", **self.auth_headers(target)}
+        return PreparedCall(self.url(target, operation), headers, payload)
+
+    def translate_response(self, operation: str, payload: dict) -> dict:
+        text = "".join(block.get("text", "") for block in payload.get("content", [])
+                       if block.get("type") == "text")
+        usage = payload.get("usage", {})
+        prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+        return {
+            "id": payload.get("id", ""), "object": "chat.completion", "created": int(time.time()),
+            "model": payload.get("model", ""),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": STOP_REASONS.get(payload.get("stop_reason"), "stop")}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion},
+        }
+
+    def translate_stream_line(self, line: bytes) -> bytes | None:
+        if not line.startswith(b"data:"):
+            return None
+        try:
+            event = json.loads(line[5:])
+        except ValueError:
+            return None
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = {"content": event.get("delta", {}).get("text", "")}
+            finish = None
+        elif kind == "message_delta":
+            delta, finish = {}, STOP_REASONS.get(event.get("delta", {}).get("stop_reason"), "stop")
+        elif kind == "message_stop":
+            return b"data: [DONE]"
+        else:
+            return None
+        chunk = {"object": "chat.completion.chunk", "created": int(time.time()),
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return b"data: " + json.dumps(chunk).encode()

@@ -1,0 +1,63 @@
+"""Relaying an upstream's server-sent events to the caller as they arrive, without buffering.
+Status and headers are decided before the first byte; a failure after it becomes one
+`data: {"error": ...}` event. Closing the generator (the client went away) closes the upstream."""
+import json
+
+import requests
+
+from webapp.errors import APIError
+from webapp.proxy import failures
+from webapp.proxy.providers.base import Target
+
+DONE = b"data: [DONE]"
+
+
+def _error_event(error: APIError) -> bytes:
+    return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+
+
+def _usage_from(chunk: bytes, record):
+    """Token counts from the chunk carrying `usage` (sent when the client asks for it)."""
+    for line in chunk.split(b"\n"):
+        if b'"usage"' in line and line.startswith(b"data:"):
+            try:
+                usage = json.loads(line[5:]).get("usage") or {}
+            except (ValueError, AttributeError):
+                continue
+            record.prompt_tokens = usage.get("prompt_tokens")
+            record.completion_tokens = usage.get("completion_tokens")
+
+
+def _passthrough(response: requests.Response):
+    yield from response.iter_content(chunk_size=None)
+
+
+def _translated(response: requests.Response, target: Target):
+    for line in response.iter_lines():
+        out = target.provider.translate_stream_line(line)
+        if out is not None:
+            yield out + b"\n\n"
+
+
+def relay(response: requests.Response, target: Target, record):
+    status, error_type, tail = 200, None, b""
+    chunks = (_passthrough(response) if target.provider.stream_passthrough
+              else _translated(response, target))
+    try:
+        for chunk in chunks:
+            if b'"usage"' in chunk:
+                _usage_from(chunk, record)
+            tail = (tail + chunk)[-64:]
+            yield chunk
+        if DONE not in tail:
+            yield DONE + b"\n\n"
+    except requests.RequestException as exc:
+        error = failures.from_exception(exc)
+        status, error_type = error.status, error.error_type
+        yield _error_event(error)
+    except GeneratorExit:
+        status, error_type = 499, "client_closed"
+        raise
+    finally:
+        response.close()
+        record.write(status, error_type)

@@ -1,0 +1,157 @@
+"""Virtual keys: generate, look up (cached), list, update, delete."""
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from webapp.crypto import hash_key, mask, new_virtual_key
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.models import Team, VirtualKey
+from webapp.models.base import isoformat, utcnow
+from webapp.services import audit
+from webapp.services.cache import routing_cache, routing_changed
+
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What authentication needs of a key, safe to keep in the process cache."""
+    token: str
+    key_name: str
+    key_alias: str | None
+    team_id: str | None
+    user_id: str | None
+    models: tuple
+    expires: datetime | None
+
+
+def lookup(key: str) -> KeyRecord | None:
+    """The valid key behind a presented secret, or None (unknown, blocked, expired)."""
+    token = hash_key(key)
+    record = routing_cache().get(("key", token), lambda: _load(token))
+    if record is None or (record.expires and record.expires <= utcnow()):
+        return None
+    return record
+
+
+def _load(token: str) -> KeyRecord | None:
+    row = db.session.get(VirtualKey, token)
+    if row is None or row.blocked:
+        return None
+    if row.team_id:
+        team = db.session.get(Team, row.team_id)
+        if team is None or team.blocked:
+            return None
+    return KeyRecord(row.token, row.key_name, row.key_alias, row.team_id, row.user_id,
+                     tuple(row.models or ()), row.expires)
+
+
+def parse_duration(duration: str | None) -> datetime | None:
+    if not duration:
+        return None
+    amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
+    return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+
+
+def serialize(row: VirtualKey) -> dict:
+    return {
+        "token": row.token, "key_name": row.key_name, "key_alias": row.key_alias,
+        "team_id": row.team_id, "user_id": row.user_id, "models": row.models or [],
+        "metadata": row.meta or {}, "blocked": row.blocked, "expires": isoformat(row.expires),
+        "created_at": isoformat(row.created_at), "created_by": row.created_by,
+        "last_used_at": isoformat(row.last_used_at), **(row.limits or {}),
+    }
+
+
+LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
+                "max_parallel_requests")
+
+
+def _check_alias_free(alias: str | None, token: str | None = None):
+    if not alias:
+        return
+    existing = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
+    if existing is not None and existing.token != token:
+        raise APIError(400, f"A key with key_alias={alias} already exists.", param="key_alias")
+
+
+def generate(principal, body: dict) -> dict:
+    team_id = body.get("team_id")
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    if not principal.is_admin and principal.team_role(team_id or "") != "admin":
+        raise APIError(403, "Only the proxy admin or an admin of the team may generate its keys.")
+    _check_alias_free(body.get("key_alias"))
+    secret = new_virtual_key()
+    row = VirtualKey(
+        token=hash_key(secret), key_name=mask(secret), key_alias=body.get("key_alias"),
+        team_id=team_id, user_id=body.get("user_id"), models=body.get("models") or [],
+        meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
+        expires=parse_duration(body.get("duration")), created_by=principal.actor,
+        limits={k: body[k] for k in LIMIT_FIELDS if body.get(k) is not None},
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record(principal, "key.generate", "key", row.key_name, team_id, after=serialize(row))
+    return {"key": secret, **serialize(row)}
+
+
+def find(principal, key_or_token: str) -> VirtualKey:
+    """A key the caller may manage, by its secret or its hash; 404 otherwise."""
+    token = key_or_token if re.fullmatch(r"[0-9a-f]{64}", key_or_token) else hash_key(key_or_token)
+    row = db.session.get(VirtualKey, token)
+    allowed = row is not None and (
+        principal.is_admin or principal.key_token == token
+        or (row.team_id and principal.team_role(row.team_id) == "admin"))
+    if not allowed:
+        raise APIError(404, "Key not found.", param="key")
+    return row
+
+
+def visible(principal) -> list[VirtualKey]:
+    query = select(VirtualKey).order_by(VirtualKey.created_at)
+    if not principal.is_admin:
+        admin_teams = [t for t, role in principal.roles.items() if role == "admin"]
+        query = query.where((VirtualKey.token == principal.key_token)
+                            | VirtualKey.team_id.in_(admin_teams))
+    return list(db.session.scalars(query))
+
+
+def update(principal, body: dict) -> dict:
+    row = find(principal, body["key"])
+    before = serialize(row)
+    if "key_alias" in body:
+        _check_alias_free(body["key_alias"], row.token)
+        row.key_alias = body["key_alias"]
+    for field, attr in (("models", "models"), ("metadata", "meta"), ("user_id", "user_id"),
+                        ("blocked", "blocked")):
+        if field in body:
+            setattr(row, attr, body[field])
+    if "duration" in body:
+        row.expires = parse_duration(body["duration"])
+    limits = dict(row.limits or {})
+    limits.update({k: body[k] for k in LIMIT_FIELDS if k in body})
+    row.limits = {k: v for k, v in limits.items() if v is not None}
+    audit.record(principal, "key.update", "key", row.key_name, row.team_id,
+                 before=before, after=serialize(row))
+    routing_changed()
+    return serialize(row)
+
+
+def delete(principal, rows: list[VirtualKey]) -> list[str]:
+    for row in rows:
+        audit.record(principal, "key.delete", "key", row.key_name, row.team_id,
+                     before=serialize(row))
+        db.session.delete(row)
+    routing_changed()
+    return [row.key_name for row in rows]
+
+
+def find_by_alias(principal, alias: str) -> VirtualKey:
+    row = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
+    if row is None:
+        raise APIError(404, f"Key with key_alias={alias} not found.", param="key_aliases")
+    return find(principal, row.token)

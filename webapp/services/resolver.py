@@ -1,0 +1,130 @@
+"""The one place a model name becomes deployments: for a key, for the dashboard's resolver page,
+and for /v1/models. Another team's names resolve exactly like names that do not exist."""
+import itertools
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from webapp.crypto import decrypt
+from webapp.extensions import db
+from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
+from webapp.proxy import providers
+from webapp.proxy.providers import Target
+from webapp.services.cache import routing_cache
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a name resolved: the deployments (empty when it did not) and the reason in words."""
+    name: str
+    how: str  # "team_alias", "team_internal", "global", or why it failed
+    deployments: tuple
+    targets: tuple
+    counter: itertools.count
+
+    def pick(self) -> Target:
+        return self.targets[next(self.counter) % len(self.targets)]
+
+
+NOT_FOUND = "not_found"
+KEY_RESTRICTED = "key_restricted"
+TEAM_RESTRICTED = "team_restricted"
+
+
+def _team(team_id: str | None) -> Team | None:
+    return db.session.get(Team, team_id) if team_id else None
+
+
+def _deployments(**where) -> list[Deployment]:
+    query = select(Deployment).order_by(Deployment.created_at)
+    for column, value in where.items():
+        query = query.where(getattr(Deployment, column) == value)
+    return list(db.session.scalars(query))
+
+
+def target_of(row: Deployment) -> Target:
+    provider, model = providers.for_params(row.params)
+    if row.credential_id:
+        credential = db.session.get(ProviderCredential, row.credential_id)
+        api_key = decrypt(credential.secret_encrypted, credential.id)
+    elif row.api_key_encrypted:
+        api_key = decrypt(row.api_key_encrypted, row.id)
+    else:
+        api_key = None
+    params = row.params
+    return Target(
+        deployment_id=row.id, public_name=row.public_name, team_id=row.team_id,
+        provider=provider, upstream_model=model, api_base=params.get("api_base"),
+        api_version=params.get("api_version"), api_key=api_key,
+        organization=params.get("organization"), timeout=params.get("timeout"),
+        stream_timeout=params.get("stream_timeout"), max_retries=params.get("max_retries"),
+    )
+
+
+def _lookup(team_id: str | None, key_models: tuple, name: str, is_admin: bool) -> Resolution:
+    def found(how, rows):
+        return Resolution(name, how, tuple(r.id for r in rows),
+                          tuple(target_of(r) for r in rows), itertools.count())
+
+    def failed(how):
+        return Resolution(name, how, (), (), itertools.count())
+
+    if key_models and name not in key_models:
+        return failed(KEY_RESTRICTED)
+    team = _team(team_id)
+    if team is not None:
+        alias = db.session.scalar(select(TeamModelAlias).where(
+            TeamModelAlias.team_id == team.id, TeamModelAlias.public_name == name))
+        if alias is not None:
+            rows = _deployments(team_id=team.id, model_name=alias.internal_name)
+            if rows:
+                return found("team_alias", rows)
+        rows = _deployments(team_id=team.id, model_name=name)
+        if rows:
+            return found("team_internal", rows)
+    elif is_admin and name.startswith("model_name_"):
+        rows = _deployments(model_name=name)
+        if rows:
+            return found("team_internal", rows)
+    rows = _deployments(team_id=None, model_name=name)
+    if rows and team is not None and team.models and name not in team.models:
+        return failed(TEAM_RESTRICTED)
+    return found("global", rows) if rows else failed(NOT_FOUND)
+
+
+def resolve(principal, name: str) -> Resolution:
+    key = ("route", principal.team_id, principal.key_models, principal.is_admin, name)
+    return routing_cache().get(key, lambda: _lookup(
+        principal.team_id, principal.key_models, name, principal.is_admin))
+
+
+def allowed_global_names(principal) -> list[str]:
+    names = db.session.scalars(select(Deployment.model_name).where(Deployment.team_id.is_(None))
+                               .distinct())
+    team = _team(principal.team_id)
+    allowed = []
+    for name in sorted(names):
+        if team is not None and team.models and name not in team.models:
+            continue
+        if principal.key_models and name not in principal.key_models:
+            continue
+        allowed.append(name)
+    return allowed
+
+
+def callable_names(principal) -> list[str]:
+    """Exactly the public names this caller can call (what /v1/models lists)."""
+    def load():
+        names = []
+        if principal.team_id:
+            names = list(db.session.scalars(
+                select(TeamModelAlias.public_name).where(TeamModelAlias.team_id == principal.team_id)
+                .order_by(TeamModelAlias.public_name)))
+            if principal.key_models:
+                names = [n for n in names if n in principal.key_models]
+        for name in allowed_global_names(principal):
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    return list(routing_cache().get(("names", principal.team_id, principal.key_models), load))

@@ -1,0 +1,145 @@
+"""JSON schemas of the management routes' bodies (LiteLLM's field names)."""
+
+NAME = {"type": "string", "minLength": 1, "maxLength": 256,
+        "description": "Use 1 to 256 characters."}
+IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_.:-]+$",
+              "description": "Use 1 to 128 letters, digits, '-', '_', '.' or ':'."}
+NAMES = {"type": "array", "items": NAME}
+METADATA = {"type": "object"}
+OPTIONAL_NUMBER = {"type": ["number", "null"], "minimum": 0}
+OPTIONAL_INTEGER = {"type": ["integer", "null"], "minimum": 0}
+SECRET = {"type": "string", "minLength": 1, "maxLength": 4096,
+          "description": "Use 1 to 4096 characters."}
+
+LIMITS = {
+    "max_budget": OPTIONAL_NUMBER,
+    "budget_duration": {"type": ["string", "null"]},
+    "tpm_limit": OPTIONAL_INTEGER,
+    "rpm_limit": OPTIONAL_INTEGER,
+    "max_parallel_requests": OPTIONAL_INTEGER,
+}
+
+# fields that hold a credential: encrypted at rest, never returned
+SECRET_PARAMS = ("api_key",)
+
+LITELLM_PARAMS = {
+    "type": "object",
+    "required": ["model"],
+    "additionalProperties": False,
+    "properties": {
+        "model": NAME,
+        "custom_llm_provider": {"type": "string", "minLength": 1, "maxLength": 64},
+        "api_key": SECRET,
+        "api_base": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "api_version": {"type": "string", "minLength": 1, "maxLength": 64},
+        "organization": {"type": "string", "maxLength": 256},
+        "litellm_credential_name": NAME,
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "stream_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+        "rpm": OPTIONAL_INTEGER,
+        "tpm": OPTIONAL_INTEGER,
+        "input_cost_per_token": OPTIONAL_NUMBER,
+        "output_cost_per_token": OPTIONAL_NUMBER,
+    },
+}
+
+MODEL_INFO = {
+    "type": "object",
+    "properties": {
+        "team_id": IDENTIFIER,
+        "id": IDENTIFIER,
+        "mode": {"enum": ["chat", "embedding", "completion"]},
+        "base_model": NAME,
+    },
+}
+
+MODEL_NEW = {
+    "type": "object",
+    "required": ["model_name", "litellm_params"],
+    "additionalProperties": False,
+    "properties": {"model_name": NAME, "litellm_params": LITELLM_PARAMS, "model_info": MODEL_INFO},
+}
+
+MODEL_UPDATE = {
+    "type": "object",
+    "required": ["model_info"],
+    "additionalProperties": False,
+    "properties": {
+        "model_name": NAME,
+        "litellm_params": {**LITELLM_PARAMS, "required": []},
+        "model_info": {**MODEL_INFO, "required": ["id"]},
+    },
+}
+
+MODEL_DELETE = {
+    "type": "object", "required": ["id"], "additionalProperties": False,
+    "properties": {"id": IDENTIFIER},
+}
+
+MEMBER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"user_id": NAME, "user_email": NAME, "role": {"enum": ["admin", "user"]}},
+}
+
+TEAM_FIELDS = {
+    "team_alias": NAME,
+    "models": NAMES,
+    "metadata": METADATA,
+    "blocked": {"type": "boolean"},
+    **LIMITS,
+}
+
+TEAM_NEW = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**TEAM_FIELDS, "team_id": IDENTIFIER,
+                   "members_with_roles": {"type": "array", "items": MEMBER}},
+}
+
+TEAM_UPDATE = {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {**TEAM_FIELDS, "team_id": IDENTIFIER},
+}
+
+TEAM_DELETE = {
+    "type": "object", "required": ["team_ids"], "additionalProperties": False,
+    "properties": {"team_ids": {"type": "array", "minItems": 1, "items": IDENTIFIER}},
+}
+
+TEAM_MEMBER_ADD = {
+    "type": "object", "required": ["team_id", "member"], "additionalProperties": False,
+    "properties": {"team_id": IDENTIFIER,
+                   "member": {"oneOf": [MEMBER, {"type": "array", "items": MEMBER}]}},
+}
+
+TEAM_MEMBER_DELETE = {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {"team_id": IDENTIFIER, "user_id": NAME, "user_email": NAME},
+}
+
+KEY_FIELDS = {
+    "key_alias": {"type": ["string", "null"], "maxLength": 256},
+    "models": NAMES,
+    "duration": {"type": ["string", "null"], "pattern": r"^\d+[smhd]$",
+                 "description": "Use a number and a unit: 30s, 15m, 12h or 30d."},
+    "metadata": METADATA,
+    "blocked": {"type": "boolean"},
+    "user_id": {"type": ["string", "null"], "maxLength": 256},
+    **LIMITS,
+}
+
+KEY_GENERATE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**KEY_FIELDS, "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
+}
+
+KEY_UPDATE = {
+    "type": "object", "required": ["key"], "additionalProperties": False,
+    "properties": {**KEY_FIELDS, "key": NAME},
+}
+
+KEY_DELETE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"keys": NAMES, "key_aliases": NAMES},
+}

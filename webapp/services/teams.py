@@ -1,0 +1,159 @@
+"""Teams, their members and the team information LiteLLM's /team/info returns."""
+from sqlalchemy import select
+
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.models import (Deployment, Membership, ProviderCredential, Team, TeamModelAlias,
+                           User, VirtualKey)
+from webapp.models.base import isoformat
+from webapp.services import audit, users
+from webapp.services.cache import routing_changed
+
+LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
+                "max_parallel_requests")
+ROLE_FROM_LITELLM = {"admin": "admin", "user": "member"}
+ROLE_TO_LITELLM = {"admin": "admin", "member": "user"}
+
+
+def get_team_or_404(principal, team_id: str, role: str | None = None) -> Team:
+    """A team the caller belongs to (with at least `role`), else 404 / 403."""
+    team = db.session.get(Team, team_id)
+    caller_role = principal.team_role(team_id)
+    if team is None or (caller_role is None and principal.kind != "team_key"):
+        raise APIError(404, f"Team id={team_id} not found.", param="team_id")
+    if caller_role is None:
+        raise APIError(403, "This key belongs to another team.", param="team_id")
+    if role == "admin" and caller_role != "admin":
+        raise APIError(403, "Only an admin of this team may do this.", param="team_id")
+    return team
+
+
+def members(team: Team) -> list[dict]:
+    rows = db.session.execute(select(User, Membership).join(Membership)
+                              .where(Membership.team_id == team.id).order_by(User.email))
+    return [{"user_id": user.id, "user_email": user.email, "role": ROLE_TO_LITELLM[m.role]}
+            for user, m in rows]
+
+
+def model_table(team: Team) -> dict:
+    aliases = sorted(team.aliases, key=lambda a: a.created_at)
+    return {
+        "model_aliases": {a.public_name: a.internal_name for a in team.aliases},
+        "created_by": aliases[0].created_by if aliases else None,
+        "updated_by": max(aliases, key=lambda a: a.updated_at).updated_by if aliases else None,
+    }
+
+
+def serialize(team: Team) -> dict:
+    return {
+        "team_id": team.id, "team_alias": team.alias, "models": team.models or [],
+        "members_with_roles": members(team), "metadata": team.meta or {},
+        "blocked": team.blocked, **(team.limits or {}),
+        "created_at": isoformat(team.created_at), "updated_at": isoformat(team.updated_at),
+    }
+
+
+def info(team: Team) -> dict:
+    keys = db.session.scalars(select(VirtualKey).where(VirtualKey.team_id == team.id)
+                              .order_by(VirtualKey.created_at))
+    return {
+        "team_id": team.id,
+        "team_info": {**serialize(team), "litellm_model_table": model_table(team)},
+        "keys": [{"key_name": k.key_name, "key_alias": k.key_alias, "team_id": k.team_id,
+                  "user_id": k.user_id, "created_at": isoformat(k.created_at),
+                  "expires": isoformat(k.expires)} for k in keys],
+    }
+
+
+def create(principal, body: dict) -> Team:
+    team_id = body.get("team_id")
+    if team_id and db.session.get(Team, team_id) is not None:
+        raise APIError(400, f"Team id={team_id} already exists.", param="team_id")
+    team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
+                meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
+                limits={k: body[k] for k in LIMIT_FIELDS if body.get(k) is not None},
+                created_by=principal.actor)
+    db.session.add(team)
+    db.session.flush()
+    for member in body.get("members_with_roles") or []:
+        _add_member(team, member)
+    audit.record(principal, "team.create", "team", team.id, team.id, after=serialize(team))
+    return team
+
+
+def update(principal, body: dict) -> Team:
+    team = get_team_or_404(principal, body["team_id"], role="admin")
+    before = serialize(team)
+    for field, attr in (("team_alias", "alias"), ("models", "models"), ("metadata", "meta"),
+                        ("blocked", "blocked")):
+        if field in body:
+            setattr(team, attr, body[field])
+    limits = dict(team.limits or {})
+    limits.update({k: body[k] for k in LIMIT_FIELDS if k in body})
+    team.limits = {k: v for k, v in limits.items() if v is not None}
+    audit.record(principal, "team.update", "team", team.id, team.id,
+                 before=before, after=serialize(team))
+    routing_changed()
+    return team
+
+
+def delete(principal, team_ids: list[str]) -> list[str]:
+    teams = [get_team_or_404(principal, team_id, role="admin") for team_id in team_ids]
+    if not principal.is_admin:
+        raise APIError(403, "Only the proxy admin may delete teams.")
+    for team in teams:
+        audit.record(principal, "team.delete", "team", team.id, team.id, before=serialize(team))
+        # ORM-level deletes so SQLite without cascading constraints loses nothing half-way
+        for model in (VirtualKey, Membership, TeamModelAlias):
+            for row in db.session.scalars(select(model).where(model.team_id == team.id)):
+                db.session.delete(row)
+        for model in (Deployment, ProviderCredential):
+            for row in db.session.scalars(select(model).where(model.team_id == team.id)):
+                db.session.delete(row)
+            db.session.flush()
+        db.session.delete(team)
+    routing_changed()
+    return team_ids
+
+
+def _add_member(team: Team, member: dict) -> Membership:
+    user = users.find_or_create(member.get("user_id"), member.get("user_email"))
+    role = ROLE_FROM_LITELLM[member.get("role", "user")]
+    membership = db.session.scalar(select(Membership).where(
+        Membership.team_id == team.id, Membership.user_id == user.id))
+    if membership is None:
+        membership = Membership(team_id=team.id, user_id=user.id, role=role)
+        db.session.add(membership)
+    membership.role = role
+    db.session.flush()
+    return membership
+
+
+def add_members(principal, team_id: str, members_: list[dict]) -> Team:
+    team = get_team_or_404(principal, team_id, role="admin")
+    for member in members_:
+        _add_member(team, member)
+        audit.record(principal, "member.add", "member", member.get("user_email")
+                     or member.get("user_id"), team.id, after=member)
+    return team
+
+
+def remove_member(principal, team_id: str, user_id: str | None, email: str | None) -> Team:
+    team = get_team_or_404(principal, team_id, role="admin")
+    user = users.find(user_id, email)
+    membership = user and db.session.scalar(select(Membership).where(
+        Membership.team_id == team.id, Membership.user_id == user.id))
+    if not membership:
+        raise APIError(404, "That user is not a member of this team.", param="user_id")
+    audit.record(principal, "member.delete", "member", user.email, team.id,
+                 before={"user_id": user.id, "role": membership.role})
+    db.session.delete(membership)
+    return team
+
+
+def visible(principal) -> list[Team]:
+    query = select(Team).order_by(Team.created_at)
+    if not principal.is_admin:
+        mine = [principal.team_id] if principal.team_id else list(principal.roles)
+        query = query.where(Team.id.in_(mine))
+    return list(db.session.scalars(query))

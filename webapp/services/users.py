@@ -1,0 +1,80 @@
+"""Dashboard users: creation, password hashing (argon2id) and lookup."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from webapp.crypto import new_secret
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.models import Membership, Team, User
+from webapp.models.base import new_id
+
+_hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
+
+
+def find(user_id: str | None, email: str | None) -> User | None:
+    if user_id:
+        return db.session.get(User, user_id)
+    if email:
+        return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    return None
+
+
+def find_or_create(user_id: str | None, email: str | None) -> User:
+    user = find(user_id, email)
+    if user is not None:
+        return user
+    if not email:
+        raise APIError(400, f"No user with user_id={user_id}; give user_email to create one.",
+                       param="member.user_email")
+    return create(email, password=None)
+
+
+def create(email: str, password: str | None, is_admin: bool = False) -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise APIError(400, "Give a valid email address.", param="email")
+    if db.session.scalar(select(User).where(User.email == email)) is not None:
+        raise APIError(400, f"A user with email {email} already exists.", param="email")
+    user = User(id=new_id(), email=email, is_admin=is_admin,
+                password_hash=_hasher.hash(password) if password else NO_PASSWORD)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_password(user: User, password: str):
+    user.password_hash = _hasher.hash(password)
+    user.session_token = new_id()
+
+
+def one_time_password(user: User) -> str:
+    password = new_secret()[:20]
+    set_password(user, password)
+    user.must_change_password = True
+    return password
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = find(None, email)
+    if user is None or user.password_hash == NO_PASSWORD:
+        _hasher.hash(password)  # same work whether or not the user exists
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def add_to_team(user: User, team_id: str, role: str) -> Membership:
+    if db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    membership = db.session.scalar(select(Membership).where(
+        Membership.user_id == user.id, Membership.team_id == team_id))
+    if membership is None:
+        membership = Membership(user_id=user.id, team_id=team_id)
+        db.session.add(membership)
+    membership.role = role
+    return membership
