@@ -1,0 +1,165 @@
+"""Fixtures: a migrated database (SQLite, or PostgreSQL when TEAMGATE_TEST_DATABASE_URL is set),
+the app and its clients, a live Teamgate on 127.0.0.1, fake upstreams, and seed factories."""
+import os
+import threading
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from tests.fake_upstream import FakeUpstream
+from webapp import create_app
+from webapp.crypto import new_encryption_key
+from webapp.extensions import db
+
+# Canary secrets: every one must stay out of responses, logs and plaintext columns.
+MASTER_KEY = "sk-master-canary-7f3a9c1e5b2d4680aa"
+ENCRYPTION_KEY = new_encryption_key()
+AMBIENT_OPENAI_KEY = "sk-ambient-canary-should-never-be-sent-0000"
+os.environ["OPENAI_API_KEY"] = AMBIENT_OPENAI_KEY
+
+TABLES = ("request_log", "audit_log", "memberships", "virtual_keys", "deployments",
+          "provider_credentials", "team_model_aliases", "users", "teams")
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEAMGATE_TEST_DATABASE_URL")
+    if url:
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "teamgate.db")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = _database_url(tmp_path_factory)
+    app = create_app(_config(url))
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade()
+    return url
+
+
+def _config(url: str, **extra) -> dict:
+    return {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "TEAMGATE_MASTER_KEY": MASTER_KEY,
+            "TEAMGATE_ENCRYPTION_KEY": ENCRYPTION_KEY, "SECRET_KEY": "test-secret-key",
+            "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32", "UPSTREAM_TIMEOUT": 5.0,
+            "STREAM_IDLE_TIMEOUT": 5.0, "CACHE_CHECK_INTERVAL": 0.2, **extra}
+
+
+@pytest.fixture
+def make_app(database_url):
+    """Build an app on the test database; several can share it (restarts, instances)."""
+    apps = []
+
+    def factory(**extra):
+        app = create_app(_config(database_url, **extra))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["teamgate.request_log"].stop()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        for table in TABLES:
+            db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def live(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream():
+    server = FakeUpstream("a")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def upstream_b():
+    server = FakeUpstream("b")
+    yield server
+    server.close()
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+ADMIN = bearer(MASTER_KEY)
+
+
+class Seed:
+    """Small factories that go through the public API, as a user would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def team(self, alias="Team A", **fields) -> str:
+        response = self.client.post("/team/new", json={"team_alias": alias, **fields},
+                                    headers=ADMIN)
+        assert response.status_code == 200, response.json
+        return response.json["team_id"]
+
+    def key(self, team_id: str | None, **fields) -> str:
+        response = self.client.post("/key/generate", json={"team_id": team_id, **fields},
+                                    headers=ADMIN)
+        assert response.status_code == 200, response.json
+        return response.json["key"]
+
+    def model(self, key: str, team_id: str, api_base: str, name="my-team-model",
+              api_key="sk-provider-team-a-secret-1234", **params) -> dict:
+        body = {"model_name": name,
+                "litellm_params": {"model": "openai/gpt-4o", "custom_llm_provider": "openai",
+                                   "api_key": api_key, "api_base": api_base,
+                                   "api_version": "2023-12-01-preview", **params},
+                "model_info": {"team_id": team_id}}
+        response = self.client.post("/model/new", json=body, headers=bearer(key))
+        assert response.status_code == 200, response.json
+        return response.json
+
+
+@pytest.fixture
+def seed(client):
+    return Seed(client)
