@@ -1,4 +1,5 @@
 """Teamgate: a self-hosted, LiteLLM-compatible gateway for teams that bring their own models."""
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -12,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(ROOT / "instance"),
+    instance = os.environ.get("TEAMGATE_INSTANCE_PATH") or str(ROOT / "instance")
+    app = Flask(__name__, instance_path=os.path.abspath(instance),
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     config.load(app, overrides)
     register_extensions(app)
