@@ -141,3 +141,15 @@ class FakeUpstream:
         except (BrokenPipeError, ConnectionResetError):
             self.closed_streams += 1
             handler.close_connection = True
+
+
+if __name__ == "__main__":
+    # A stand-in provider for trying Teamgate by hand: python -m tests.fake_upstream [port]
+    import sys
+
+    fake = FakeUpstream()
+    if len(sys.argv) > 1:
+        fake.close()
+        fake.server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), fake._handler_class())
+    print(f"Fake OpenAI/Azure upstream on {fake.url}", flush=True)
+    fake.server.serve_forever()
