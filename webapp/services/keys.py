@@ -10,7 +10,7 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
-from webapp.services import audit
+from webapp.services import audit, limits
 from webapp.services.cache import routing_cache, routing_changed
 
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -66,9 +66,6 @@ def serialize(row: VirtualKey) -> dict:
     }
 
 
-LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
-                "max_parallel_requests")
-
 
 def _check_alias_free(alias: str | None, token: str | None = None):
     if not alias:
@@ -91,7 +88,7 @@ def generate(principal, body: dict) -> dict:
         team_id=team_id, user_id=body.get("user_id"), models=body.get("models") or [],
         meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
         expires=parse_duration(body.get("duration")), created_by=principal.actor,
-        limits={k: body[k] for k in LIMIT_FIELDS if body.get(k) is not None},
+        limits=limits.from_body(body),
     )
     db.session.add(row)
     db.session.flush()
@@ -132,9 +129,7 @@ def update(principal, body: dict) -> dict:
             setattr(row, attr, body[field])
     if "duration" in body:
         row.expires = parse_duration(body["duration"])
-    limits = dict(row.limits or {})
-    limits.update({k: body[k] for k in LIMIT_FIELDS if k in body})
-    row.limits = {k: v for k, v in limits.items() if v is not None}
+    row.limits = limits.merged(row.limits, body)
     audit.record(principal, "key.update", "key", row.key_name, row.team_id,
                  before=before, after=serialize(row))
     routing_changed()

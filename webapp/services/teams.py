@@ -6,11 +6,9 @@ from webapp.extensions import db
 from webapp.models import (Deployment, Membership, ProviderCredential, Team, TeamModelAlias,
                            User, VirtualKey)
 from webapp.models.base import isoformat
-from webapp.services import audit, users
+from webapp.services import audit, limits, users
 from webapp.services.cache import routing_changed
 
-LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
-                "max_parallel_requests")
 ROLE_FROM_LITELLM = {"admin": "admin", "user": "member"}
 ROLE_TO_LITELLM = {"admin": "admin", "member": "user"}
 
@@ -71,7 +69,7 @@ def create(principal, body: dict) -> Team:
         raise APIError(400, f"Team id={team_id} already exists.", param="team_id")
     team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
-                limits={k: body[k] for k in LIMIT_FIELDS if body.get(k) is not None},
+                limits=limits.from_body(body),
                 created_by=principal.actor)
     db.session.add(team)
     db.session.flush()
@@ -88,9 +86,7 @@ def update(principal, body: dict) -> Team:
                         ("blocked", "blocked")):
         if field in body:
             setattr(team, attr, body[field])
-    limits = dict(team.limits or {})
-    limits.update({k: body[k] for k in LIMIT_FIELDS if k in body})
-    team.limits = {k: v for k, v in limits.items() if v is not None}
+    team.limits = limits.merged(team.limits, body)
     audit.record(principal, "team.update", "team", team.id, team.id,
                  before=before, after=serialize(team))
     routing_changed()
