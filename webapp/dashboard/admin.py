@@ -2,7 +2,7 @@
 from flask import g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import BooleanField, EmailField, SelectField, StringField
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.dashboard import bp
@@ -72,7 +72,7 @@ def admin_team_delete(team_id):
 
 def _add_form() -> AddToTeamForm:
     form = AddToTeamForm()
-    form.team_id.choices = [(t.id, t.alias or t.id) for t in teams.visible(g.principal)]
+    form.team_id.choices = [SelectChoice(t.id, t.alias or t.id) for t in teams.visible(g.principal)]
     return form
 
 

@@ -1,7 +1,7 @@
 """A team's members: a team admin adds existing users or removes them."""
 from flask import g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, SelectField
+from wtforms import EmailField, HiddenField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Length
 
 from webapp.dashboard import bp
@@ -10,7 +10,7 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.services import teams, users
 
-ROLES = [("member", "Member"), ("admin", "Team admin")]
+ROLES = [SelectChoice("member", "Member"), SelectChoice("admin", "Team admin")]
 
 
 class MemberForm(FlaskForm):

@@ -1,14 +1,14 @@
 """The model registration form: its fields follow the chosen provider, and it builds the same
 body the JSON API's /model/new and /model/update take, checked by the same schema."""
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.proxy import providers
 from webapp.proxy.providers.base import Target
 
-PROVIDERS = [("openai", "OpenAI or OpenAI-compatible"), ("azure", "Azure OpenAI"),
-             ("anthropic", "Anthropic")]
+PROVIDERS = [SelectChoice("openai", "OpenAI or OpenAI-compatible"),
+             SelectChoice("azure", "Azure OpenAI"), SelectChoice("anthropic", "Anthropic")]
 # the optional connection fields each provider uses, in the order the form shows them
 PROVIDER_FIELDS = {
     "openai": ("api_base", "api_version", "organization"),
@@ -40,13 +40,13 @@ class ModelForm(FlaskForm):
     api_key = PasswordField("Or paste a key", validators=[Length(max=4096)])
 
     def set_credentials(self, names: list[str], keep_label: str):
-        self.credential.choices = [("", keep_label)] + [(n, n) for n in names]
+        self.credential.choices = [SelectChoice("", keep_label)] + [SelectChoice(n) for n in names]
 
     def provider_fields(self) -> tuple:
         return PROVIDER_FIELDS.get(self.provider.data, PROVIDER_FIELDS["openai"])
 
     def params(self, editing: bool = False) -> dict:
-        params = {"model": f"{self.provider.data}/{self.model.data.strip()}",
+        params = {"model": f"{self.provider.data}/{(self.model.data or '').strip()}",
                   "custom_llm_provider": self.provider.data}
         for name in self.provider_fields():
             value = (getattr(self, name).data or "").strip()
@@ -54,17 +54,17 @@ class ModelForm(FlaskForm):
                 params[name] = value
         if self.credential.data:
             params["litellm_credential_name"] = self.credential.data
-        elif self.api_key.data:
+        elif (self.api_key.data or "").strip():
             params["api_key"] = self.api_key.data.strip()
         return params
 
     def new_body(self, team_id: str | None) -> dict:
         info = {"team_id": team_id} if team_id else {}
-        return {"model_name": self.model_name.data.strip(), "litellm_params": self.params(),
+        return {"model_name": (self.model_name.data or "").strip(), "litellm_params": self.params(),
                 "model_info": info}
 
     def update_body(self, model_id: str) -> dict:
-        return {"model_name": self.model_name.data.strip(), "litellm_params": self.params(),
+        return {"model_name": (self.model_name.data or "").strip(), "litellm_params": self.params(),
                 "model_info": {"id": model_id}}
 
     def show_error(self, error) -> bool:

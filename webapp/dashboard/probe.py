@@ -58,6 +58,8 @@ def draft_target(team_id: str | None, body: dict) -> Target:
     validate(body, schemas.MODEL_NEW)
     params = body["litellm_params"]
     provider, model = providers.for_params(params)
+    if not model:
+        raise APIError(400, "Give the upstream model.", param="litellm_params.model")
     if provider is None:
         raise APIError(400, "Choose a known provider.", param="litellm_params.custom_llm_provider")
     if "litellm_credential_name" in params:
