@@ -1,9 +1,11 @@
 """Dashboard test support: two teams with users of every role, and a test client that logs in
 and sends the CSRF token the way the dashboard's script does."""
+import functools
 import re
 from dataclasses import dataclass
 
 import pytest
+from argon2 import PasswordHasher
 
 from tests.conftest import ADMIN
 from webapp.auth.principal import MASTER
@@ -49,8 +51,14 @@ class World:
     user_id: str
 
 
+@functools.cache
+def password_hash() -> str:
+    return PasswordHasher().hash(PASSWORD)  # hashed once: argon2 is slow on purpose
+
+
 def make_user(email, team_id=None, role="member", is_admin=False):
-    user = users.create(email, PASSWORD, is_admin=is_admin)
+    user = users.create(email, None, is_admin=is_admin)
+    user.password_hash = password_hash()
     if team_id:
         users.add_to_team(user, team_id, role)
     return user
