@@ -78,7 +78,9 @@ class ModelForm(FlaskForm):
     def fill_from(self, row):
         provider, model = providers.split_model(row.params)
         self.model_name.data = row.public_name
-        self.provider.data = row.provider if row.provider in PROVIDER_FIELDS else "openai"
+        # the provider as registered (openai + api_version stays openai, as the user chose it)
+        self.provider.data = next((p for p in (provider, row.provider) if p in PROVIDER_FIELDS),
+                                  "openai")
         self.model.data = model
         for name in ("api_base", "api_version", "organization"):
             getattr(self, name).data = row.params.get(name) or ""
