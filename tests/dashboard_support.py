@@ -73,7 +73,8 @@ def world(app, seed, upstream):
     seed.model(seed.key(team_b), team_b, upstream.url, name="b-secret-model")
     response = seed.client.post("/model/new", headers=ADMIN, json={
         "model_name": "global-model", "litellm_params": {
-            "model": "openai/gpt-4o-mini", "api_base": upstream.url, "api_key": "sk-global-12345678"}})
+            "model": "openai/gpt-4o-mini", "api_base": upstream.url,
+            "api_key": "sk-global-12345678"}})
     assert response.status_code == 200, response.json
     with app.app_context():
         make_user("admin@example.com", is_admin=True)

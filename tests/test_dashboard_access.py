@@ -52,6 +52,8 @@ ROUTES = [
     ("POST", "/ui/admin/models/{g}/delete", "site_admin", False),
     ("GET", "/ui/admin/audit", "site_admin", True),
 ]
+# provider keys stored by the world fixture: no page may ever show them
+CANARIES = ("sk-provider-team-a-secret-1234", "sk-cred-canary-9876", "sk-global-12345678")
 ROLES = ("member", "team_admin", "admin", "other", None)
 # who gets in at each level (the "other" user is in team B only)
 ADMITTED = {
@@ -107,6 +109,9 @@ def test_permission_matrix(app, world, as_user, role):
             continue  # destructive for a permitted caller: covered by the behaviour tests
         response = client.get(url) if method == "GET" else client.post(url, {})
         where = f"{role} {method} {path}: {response.status_code}"
+        body = response.get_data(as_text=True)
+        for secret in CANARIES + (world.team_a_key,):
+            assert secret not in body, where
         if refusal == "login":
             assert response.status_code == 302, where
             assert "/ui/login" in response.headers["Location"], where

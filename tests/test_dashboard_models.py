@@ -41,6 +41,10 @@ def test_provider_fields_follow_the_provider(world, as_user):
     assert 'name="api_version"' in azure.get_data(as_text=True)
     assert 'name="api_version"' not in anthropic.get_data(as_text=True)
     assert 'name="api_base"' in anthropic.get_data(as_text=True)
+    kept = client.get(f"/ui/teams/{world.team_a}/models/fields?provider=azure&model=gpt-4o"
+                      "&api_base=https%3A%2F%2Fexample.openai.azure.com")
+    assert 'value="gpt-4o"' in kept.get_data(as_text=True)
+    assert 'value="https://example.openai.azure.com"' in kept.get_data(as_text=True)
 
 
 def test_validation_errors_from_the_service_show_beside_the_field(world, as_user):

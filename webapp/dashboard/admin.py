@@ -137,6 +137,5 @@ def admin_model_delete(model_id):
 @bp.get("/admin/models/fields")
 @access(SITE_ADMIN)
 def admin_model_fields():
-    form = model_form(None)
-    form.provider.data = request.args.get("provider", "openai")
+    form = model_form(None, formdata=request.args)
     return render_template("dashboard/models/_provider_fields.html", form=form)

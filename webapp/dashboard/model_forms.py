@@ -15,15 +15,10 @@ PROVIDER_FIELDS = {
     "azure": ("api_base", "api_version"),
     "anthropic": ("api_base",),
 }
-HINTS = {
-    "openai": {"api_base": "Leave blank for https://api.openai.com/v1.",
-               "api_version": "Set it only for an Azure deployment (as in LiteLLM's example)."},
-    "azure": {"api_base": "https://<resource>.openai.azure.com", "model": "The deployment name."},
-    "anthropic": {"api_base": "Leave blank for https://api.anthropic.com."},
-}
 FIELD_OF_PARAM = {"model_name": "model_name", "litellm_params.model": "model",
                   "litellm_params.custom_llm_provider": "provider",
-                  "litellm_params.api_base": "api_base", "litellm_params.api_version": "api_version",
+                  "litellm_params.api_base": "api_base",
+                  "litellm_params.api_version": "api_version",
                   "litellm_params.organization": "organization",
                   "litellm_params.api_key": "api_key",
                   "litellm_params.litellm_credential_name": "credential"}

@@ -16,8 +16,8 @@ def model_rows(rows) -> list[dict]:
              "url": upstream_url(row.params)} for row in rows]
 
 
-def model_form(team_id: str | None, editing: bool = False) -> ModelForm:
-    form = ModelForm()
+def model_form(team_id: str | None, editing: bool = False, formdata=None) -> ModelForm:
+    form = ModelForm(formdata=formdata) if formdata is not None else ModelForm()
     names = [c.name for c in credentials.for_team(team_id)] if team_id else []
     form.set_credentials(names, "Keep the stored key" if editing else "None: paste a key below")
     return form
@@ -66,8 +66,9 @@ def model_new(team_id):
 @access(TEAM_MEMBER)
 def model_fields(team_id):
     """The provider-specific part of the form, swapped in when the provider changes."""
-    form = model_form(team_id, editing=request.args.get("editing") == "1")
-    form.provider.data = request.args.get("provider", "openai")
+    # what was typed so far comes along in the query, so the swap keeps it (never the key)
+    form = model_form(team_id, editing=request.args.get("editing") == "1",
+                      formdata=request.args)
     return render_template("dashboard/models/_provider_fields.html", form=form)
 
 
