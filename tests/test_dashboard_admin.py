@@ -35,6 +35,8 @@ def test_admin_creates_a_user_and_adds_them_to_a_team(app, world, as_user):
     with app.app_context():
         membership = db.session.scalar(select(Membership).where(Membership.user_id == user_id))
         assert (membership.team_id, membership.role) == (world.team_a, "admin")
+    trail = admin.get("/ui/admin/audit").get_data(as_text=True)
+    assert "user.create" in trail and "member.add" in trail
     duplicate = admin.post("/ui/admin/users", {"email": "newbie@example.com"})
     assert duplicate.status_code == 400 and "already exists" in duplicate.get_data(as_text=True)
 

@@ -12,7 +12,7 @@ from webapp.dashboard.models import model_form, model_rows, save
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, Team, User
-from webapp.services import deployments, schemas, teams, users
+from webapp.services import audit, deployments, schemas, teams, users
 
 
 class TeamForm(FlaskForm):
@@ -84,6 +84,8 @@ def admin_users():
         try:
             created = users.create(form.email.data, None, is_admin=form.is_admin.data)
             password = users.one_time_password(created)
+            audit.record(g.principal, "user.create", "user", created.email, None,
+                         after={"email": created.email, "is_admin": created.is_admin})
             db.session.commit()
             form = UserForm(formdata=None)
         except APIError as error:
@@ -103,7 +105,9 @@ def admin_user_add(user_id):
     form = _add_form()
     if not form.validate_on_submit():
         raise APIError(400, "Choose a team and a role.", param="team_id")
-    users.add_to_team(user, form.team_id.data, form.role.data)
+    # through the teams service, so the change lands in the audit trail like /team/member_add
+    teams.add_members(g.principal, form.team_id.data, [
+        {"user_id": user.id, "role": teams.ROLE_TO_LITELLM[form.role.data]}])
     db.session.commit()
     return redirect(url_for("dashboard.admin_users"))
 
