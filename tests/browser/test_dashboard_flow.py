@@ -146,7 +146,11 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
     shot(page, "10-audit")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.get_by_role("link", name="Models").click()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for link, heading in (("Audit", "Audit trail of Team A"), ("Usage", "Usage of Team A"),
+                          ("Team keys", "Team keys of Team A"), ("Models", "Models of Team A")):
+        page.get_by_role("link", name=link, exact=True).click()
+        page.get_by_role("heading", name=heading).wait_for()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{link} is {width}px wide at 390px"
     shot(page, "11-models-390px")
     assert page.errors == [], page.errors
