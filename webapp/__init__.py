@@ -37,10 +37,16 @@ def register_extensions(app: Flask):
 
 
 def register_blueprints(app: Flask):
+    from webapp import dashboard
     from webapp.api import bp as api_bp
+    from webapp.auth.views import bp as auth_bp
     from webapp.proxy.routes import bp as proxy_bp
 
     # the Bearer-key routes never read cookies, so CSRF does not apply to them
     for blueprint in (api_bp, proxy_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
+    # the dashboard's blueprints use cookies, so CSRFProtect checks their state changes
+    for blueprint in (dashboard.root, auth_bp, dashboard.bp):
+        app.register_blueprint(blueprint)
+    dashboard.init_app(app)

@@ -1,0 +1,79 @@
+"""Logging in and out, replayed cookies, the login rate limit, CSRF and security headers."""
+from tests.dashboard_support import PASSWORD, DashClient, as_user, world  # noqa: F401
+
+
+def test_root_redirects_to_the_dashboard(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/ui/")
+
+
+def test_logged_out_user_is_sent_to_login(client):
+    response = client.get("/ui/")
+    assert response.status_code == 302 and "/ui/login" in response.headers["Location"]
+
+
+def test_login_page_has_labels_and_security_headers(client):
+    response = client.get("/ui/login")
+    body = response.get_data(as_text=True)
+    assert '<label for="email">' in body and '<label for="password">' in body
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "<script>" not in body  # no inline script, only src= tags
+    assert "/static/js/htmx.min.js" in body
+
+
+def test_login_and_logout_invalidates_the_session_server_side(app, world, as_user):
+    client = as_user("member")
+    assert client.get("/ui/").status_code == 200
+    cookie = client.client.get_cookie("session").value
+    assert client.post("/ui/logout").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    response = replay.get("/ui/")
+    assert response.status_code == 302 and "/ui/login" in response.headers["Location"]
+
+
+def test_wrong_password_is_refused_and_rate_limited(app, world):
+    client = DashClient(app)
+    for _ in range(5):
+        response = client.login("a-member@example.com", "wrong password")
+        assert response.status_code == 401
+        assert "Wrong email or password." in response.get_data(as_text=True)
+    assert client.login("a-member@example.com", PASSWORD).status_code == 429
+    # another address or another email is not blocked
+    assert DashClient(app).login("a-admin@example.com").status_code == 302
+
+
+def test_post_without_csrf_token_is_refused(app, world, as_user):
+    assert app.config.get("WTF_CSRF_ENABLED", True) is True
+    client = as_user("member")
+    url = f"/ui/teams/{world.team_a}/credentials"
+    response = client.client.post(url, data={"name": "x", "secret": "sk-something-long-1234"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    response = client.post(url, {"name": "x", "secret": "sk-something-long-1234"})
+    assert response.status_code == 302
+
+
+def test_login_without_csrf_token_is_refused(app, world):
+    response = app.test_client().post("/ui/login", data={"email": "a-member@example.com",
+                                                         "password": PASSWORD})
+    assert response.status_code == 400
+
+
+def test_one_time_password_must_be_replaced(app, world, as_user):
+    admin = as_user("admin")
+    response = admin.post("/ui/admin/users", {"email": "new@example.com"})
+    body = response.get_data(as_text=True)
+    password = body.split('id="otp" class="secret">')[1].split("<")[0]
+    client = DashClient(app)
+    assert client.login("new@example.com", password).headers["Location"].endswith("/ui/password")
+    client.refresh_token("/ui/password")
+    assert client.get("/ui/").headers["Location"].endswith("/ui/password")
+    response = client.post("/ui/password", {"password": "a brand new passphrase",
+                                            "confirm": "a brand new passphrase"})
+    assert response.status_code == 302
+    assert client.get("/ui/").status_code == 200

@@ -1,0 +1,71 @@
+"""Logging in and out of the dashboard, and replacing a one-time password."""
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from webapp.auth.sessions import throttle
+from webapp.dashboard.access import access
+from webapp.extensions import db
+from webapp.models.base import new_id
+from webapp.services import users
+
+bp = Blueprint("auth", __name__, url_prefix="/ui")
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=1024)])
+    confirm = PasswordField("Repeat the new password",
+                            validators=[EqualTo("password", "The passwords differ.")])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access("public")
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        key = (request.remote_addr, form.email.data.strip().lower())
+        if throttle().blocked(key):
+            return render_template("auth/login.html", form=form,
+                                   error="Too many failed attempts; wait a few minutes."), 429
+        user = users.authenticate(form.email.data, form.password.data)
+        if user is None:
+            throttle().failed(key)
+            error = "Wrong email or password."
+        else:
+            throttle().succeeded(key)
+            login_user(user)
+            if user.must_change_password:
+                return redirect(url_for("auth.password"))
+            return redirect(url_for("dashboard.home"))
+    return render_template("auth/login.html", form=form, error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+@access("user")
+def logout():
+    # a new session token makes every copy of the old session cookie worthless
+    current_user.session_token = new_id()
+    db.session.commit()
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@access("user")
+def password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        users.set_password(current_user, form.password.data)
+        current_user.must_change_password = False
+        db.session.commit()
+        login_user(current_user._get_current_object())  # the session token changed
+        return redirect(url_for("dashboard.home"))
+    return render_template("auth/password.html", form=form)

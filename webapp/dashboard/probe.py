@@ -1,0 +1,74 @@
+"""The "Test" button: one tiny chat call to a deployment's upstream through the same forwarding
+path and checks as a proxied call, reported as latency plus the answer or the provider's error."""
+import time
+from dataclasses import dataclass
+
+from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.proxy import forwarding, providers
+from webapp.proxy.failures import invalid_body
+from webapp.proxy.providers.base import Target
+from webapp.services import credentials, egress, schemas
+from webapp.services.validation import validate
+
+PROBE_BODY = {"messages": [{"role": "user", "content": "Reply with the single word: OK"}],
+              "max_tokens": 16}
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    latency_ms: int
+    text: str  # the answer, or the error in plain words
+    status: int = 200
+
+
+def _answer(payload: dict) -> str:
+    try:
+        return payload["choices"][0]["message"]["content"] or "(empty answer)"
+    except (KeyError, IndexError, TypeError):
+        return "(the upstream answered without a message)"
+
+
+def run(target: Target) -> ProbeResult:
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return round((time.perf_counter() - started) * 1000)
+
+    try:
+        if target.api_base:
+            egress.check_api_base(target.api_base)
+        call = target.provider.prepare(target, "chat", dict(PROBE_BODY))
+        db.session.close()  # no transaction held across the upstream call
+        sent = forwarding.send(call, target, stream=False)
+        try:
+            payload = target.provider.translate_response("chat", sent.response.json())
+        except ValueError:
+            raise invalid_body() from None
+        finally:
+            sent.response.close()
+    except APIError as error:
+        return ProbeResult(False, elapsed(), error.message, error.status)
+    return ProbeResult(True, elapsed(), _answer(payload))
+
+
+def draft_target(team_id: str | None, body: dict) -> Target:
+    """A target for a model not saved yet, from the registration form's body."""
+    validate(body, schemas.MODEL_NEW)
+    params = body["litellm_params"]
+    provider, model = providers.for_params(params)
+    if not model:
+        raise APIError(400, "Give the upstream model.", param="litellm_params.model")
+    if provider is None:
+        raise APIError(400, "Choose a known provider.", param="litellm_params.custom_llm_provider")
+    if "litellm_credential_name" in params:
+        api_key = credentials.secret_of(credentials.by_name(team_id,
+                                                            params["litellm_credential_name"]))
+    else:
+        api_key = params.get("api_key")
+    return Target(deployment_id="draft", public_name=body["model_name"], team_id=team_id,
+                  provider=provider, upstream_model=model, api_base=params.get("api_base"),
+                  api_version=params.get("api_version"), api_key=api_key,
+                  organization=params.get("organization"), timeout=30.0, stream_timeout=None,
+                  max_retries=0)
