@@ -48,3 +48,9 @@ def test_setup_creates_secret_files_once(tmp_path):
     assert second.returncode == 0, second.stderr
     assert (tmp_path / "master.key").read_text().strip() == master
     assert master not in second.stdout and "Dashboard admin" not in second.stdout
+
+
+def test_https_setting_makes_the_session_cookie_secure(make_app, monkeypatch):
+    assert not make_app().config.get("SESSION_COOKIE_SECURE")
+    monkeypatch.setenv("TEAMGATE_HTTPS", "1")
+    assert make_app().config["SESSION_COOKIE_SECURE"] is True

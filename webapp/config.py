@@ -50,4 +50,8 @@ def load(app, overrides=None):
         path = Path(app.instance_path) / filename
         if not app.config.get(key) and path.exists():
             app.config[key] = path.read_text().strip()
+    # behind HTTPS the session cookie must never travel over plain HTTP
+    if os.environ.get("TEAMGATE_HTTPS", "").lower() in ("1", "true", "yes"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
