@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
@@ -27,6 +28,7 @@ def _write_secret(path: Path, value: str):
 
 
 @click.command("setup")
+@with_appcontext
 def setup_command():
     """Create missing instance secrets, migrate the database, and create the first admin."""
     instance = Path(current_app.instance_path)
@@ -49,6 +51,7 @@ def setup_command():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--password", required=True, help="The user's password.")
 @click.option("--admin", is_flag=True, help="Make the user a Teamgate admin (sees all teams).")
@@ -68,6 +71,7 @@ def create_user_command(email, password, admin, team_id, role):
 
 
 @click.command("rotate-encryption-key")
+@with_appcontext
 def rotate_encryption_key_command():
     """Re-encrypt every stored provider key under a new encryption key, in one transaction."""
     old, new = current_app.config["TEAMGATE_ENCRYPTION_KEY"], new_encryption_key()
