@@ -46,7 +46,7 @@ class Watch:
         found = set(PROVIDER_KEY_PATTERN.findall(text))
         try:
             found |= set(_secret_values(json.loads(text)))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         for field in SECRET_FIELDS:  # dashboard forms
             found |= {m for m in re.findall(rf"(?:^|&){field}=([^&]{{12,}})", text)}

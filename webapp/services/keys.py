@@ -53,7 +53,10 @@ def parse_duration(duration: str | None) -> datetime | None:
     if not duration:
         return None
     amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
-    return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+    try:
+        return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+    except OverflowError:
+        raise APIError(400, "duration is too long.", param="duration") from None
 
 
 def serialize(row: VirtualKey) -> dict:
