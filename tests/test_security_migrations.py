@@ -68,6 +68,7 @@ def test_upgrade_from_the_previous_schema_keeps_every_row(empty_database):
                 assert count == len(rows), table
             indexes = {i["name"] for i in inspect(db.engine).get_indexes("request_log")}
             assert "ix_request_log_team_id_created_at" in indexes
+            db.session.remove()  # no open transaction may hold a lock the downgrade needs
             # and back down again: the downgrade works too and keeps the rows
             downgrade(revision=PREVIOUS)
             assert db.session.scalar(text("SELECT count(*) FROM request_log")) == 50
