@@ -3,7 +3,7 @@ import logging
 import uuid
 
 from flask import jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ def handle_http_exception(exc: HTTPException):
     template = HTTP_MESSAGES.get(exc.code)
     message = (template.format(method=request.method, path=request.path)
                if template else exc.description)
-    return APIError(exc.code or 500, message).response()
+    # keep what the exception says about itself, such as 405's Allow header
+    headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+    return APIError(exc.code or 500, message, headers=headers).response()
 
 
 def handle_api_error(exc: APIError):
@@ -86,6 +88,16 @@ def init_app(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(IntegrityError, handle_conflict)
+
+
+def handle_conflict(exc):
+    """Two writers raced for the same unique name: the loser gets a 409, not a 500."""
+    log.info("integrity error: %s", exc.__class__.__name__)
+    if is_dashboard_request():
+        return "That name is already taken; reload and try again.", 409
+    return APIError(409, "This conflicts with an existing record (a name or id already in "
+                         "use); change it and retry.").response()
 
 
 def handle_database_unavailable(exc):

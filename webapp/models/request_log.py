@@ -1,7 +1,7 @@
 """One row per proxied call: who called which model, how it went, how long it took."""
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -10,6 +10,8 @@ from webapp.models.base import utcnow
 
 class RequestLogEntry(db.Model):
     __tablename__ = "request_log"
+    # a team's recent calls and spend: the dashboard's usage pages read by team and time
+    __table_args__ = (Index("ix_request_log_team_id_created_at", "team_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(String(36), index=True)

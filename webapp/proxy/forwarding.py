@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
 
 from webapp.proxy import failures
 from webapp.proxy.providers.base import PreparedCall, Target
+from webapp.services.egress import CheckedAdapter
 
 
 @dataclass
@@ -23,7 +23,7 @@ def new_session(pool_size: int) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.max_redirects = 0
-    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=pool_size, max_retries=0)
+    adapter = CheckedAdapter(pool_connections=32, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -1,10 +1,19 @@
 """Where outbound calls may go: http(s) upstreams on public addresses, unless the operator's
-TEAMGATE_UPSTREAM_ALLOW opens a private range or host for self-hosted models."""
+TEAMGATE_UPSTREAM_ALLOW opens a private range or host for self-hosted models.
+
+The check runs when an api_base is saved, before a call, and once more when a connection is
+opened: the socket goes to an address that passed the check, so a name that resolves to a public
+address at check time and to a private one a moment later (DNS rebinding) gains nothing."""
 import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, has_app_context
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection
 
 from webapp.errors import APIError
 
@@ -47,7 +56,8 @@ def _resolve(host: str, port: int) -> list:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise APIError(400, f"api_base host {host} does not resolve.", param="api_base") from None
+        raise APIError(400, f"api_base host {host} does not resolve.",
+                       param="litellm_params.api_base") from None
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
@@ -67,10 +77,17 @@ def check_api_base(url: str, setting: str | None = None) -> None:
     except ValueError:
         raise APIError(400, "api_base has an invalid port.",
                        param="litellm_params.api_base") from None
+    permitted_addresses(parts.hostname, port, setting)
+
+
+def permitted_addresses(host: str, port: int, setting: str) -> list | None:
+    """The addresses of a host, all of them allowed, or an APIError naming the setting.
+    None when the operator allowed the host by name (wherever it resolves to)."""
     networks, hosts = allow_list(setting)
-    if parts.hostname.lower() in hosts:
-        return
-    for address in _resolve(parts.hostname, port):
+    if host.lower() in hosts:
+        return None
+    addresses = _resolve(host, port)
+    for address in addresses:
         inner = _embedded_ipv4(address) or address
         if any(inner in net or address in net for net in networks):
             continue
@@ -78,3 +95,51 @@ def check_api_base(url: str, setting: str | None = None) -> None:
             raise APIError(400, f"api_base points at a private or reserved address ({inner}). "
                                 "An operator can allow it with TEAMGATE_UPSTREAM_ALLOW.",
                            param="litellm_params.api_base")
+    return addresses
+
+
+class _CheckedConnectionMixin:
+    """Connects only to an address that passes the check at the moment of connecting."""
+
+    def _new_conn(self):
+        setting = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "") if has_app_context() \
+            else ""
+        addresses = permitted_addresses(self._dns_host, self.port, setting)
+        if addresses is None:
+            return super()._new_conn()
+        error = None
+        for address in addresses:
+            try:
+                return connection.create_connection(
+                    (str(address), self.port), self.timeout, source_address=self.source_address,
+                    socket_options=self.socket_options)
+            except socket.timeout as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
+            except OSError as exc:
+                error = exc
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+
+
+class CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
+    pass
+
+
+class CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class CheckedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = CheckedHTTPConnection
+
+
+class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = CheckedHTTPSConnection
+
+
+class CheckedAdapter(HTTPAdapter):
+    """A requests adapter whose connections go only where check_api_base allows."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": CheckedHTTPConnectionPool, "https": CheckedHTTPSConnectionPool}

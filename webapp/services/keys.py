@@ -53,7 +53,10 @@ def parse_duration(duration: str | None) -> datetime | None:
     if not duration:
         return None
     amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
-    return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+    try:
+        return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+    except OverflowError:
+        raise APIError(400, "duration is too long.", param="duration") from None
 
 
 def serialize(row: VirtualKey) -> dict:
@@ -84,7 +87,7 @@ def generate(principal, body: dict) -> dict:
     _check_alias_free(body.get("key_alias"))
     secret = new_virtual_key()
     row = VirtualKey(
-        token=hash_key(secret), key_name=mask(secret), key_alias=body.get("key_alias"),
+        token=hash_key(secret), key_name=mask(secret), key_alias=body.get("key_alias") or None,
         team_id=team_id, user_id=body.get("user_id"), models=body.get("models") or [],
         meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
         expires=parse_duration(body.get("duration")), created_by=principal.actor,
@@ -122,7 +125,7 @@ def update(principal, body: dict) -> dict:
     before = serialize(row)
     if "key_alias" in body:
         _check_alias_free(body["key_alias"], row.token)
-        row.key_alias = body["key_alias"]
+        row.key_alias = body["key_alias"] or None
     for field, attr in (("models", "models"), ("metadata", "meta"), ("user_id", "user_id"),
                         ("blocked", "blocked")):
         if field in body:

@@ -30,6 +30,8 @@ def json_body() -> dict:
         body = json.loads(raw)
     except UnicodeDecodeError:
         raise APIError(400, "The request body is not UTF-8 text.") from None
+    except RecursionError:  # the parser itself gives up on very deep nesting
+        raise APIError(400, "The request body is nested too deeply.") from None
     except json.JSONDecodeError as exc:
         raise APIError(400, f"Malformed JSON body: {exc.msg} at line {exc.lineno} column "
                             f"{exc.colno}. Remove comments such as '# ...' from the body.") from None

@@ -1,0 +1,63 @@
+"""The OpenAPI 3 document of the JSON API, generated from the route map, each route's access
+declaration and the request schemas in services/schemas.py: a view named `model_new` takes a body
+of schema MODEL_NEW. Nothing here lists routes by hand, so the document cannot drift."""
+import re
+
+from flask import Flask
+
+from webapp.auth.access import LEVELS, PUBLIC
+from webapp.services import schemas
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["message", "type", "code"],
+    "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                   "param": {"type": ["string", "null"]}, "code": {"type": "string"}}}}}
+SUCCESS = {"type": ["object", "array"]}
+
+
+def _path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(view, method: str) -> dict:
+    name = view.__name__
+    operation = {
+        "operationId": f"{name}_{method}",
+        "summary": (view.__doc__ or name.replace("_", " ")).strip().splitlines()[0],
+        "responses": {"200": {"description": "Success", "content": _json(SUCCESS)},
+                      "default": {"description": "Error", "content": _json(ERROR)}},
+    }
+    if view.access != PUBLIC:
+        operation["security"] = [{"bearer": []}]
+    body = getattr(schemas, name.upper(), None)
+    if method == "post":
+        operation["requestBody"] = {"required": True,
+                                    "content": _json(body or {"type": "object"})}
+    parameters = schemas.QUERY_PARAMETERS.get(name, {})
+    if parameters:
+        operation["parameters"] = [
+            {"name": param, "in": "query", "required": required, "schema": schema}
+            for param, (schema, required) in parameters.items()]
+    return operation
+
+
+def document(app: Flask) -> dict:
+    paths: dict = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions[rule.endpoint]
+        if getattr(view, "access", None) not in LEVELS:
+            continue  # the dashboard's HTML routes are not part of the JSON API
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(_path(rule.rule), {})[method.lower()] = _operation(
+                view, method.lower())
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Teamgate", "version": "1",
+                 "description": "LiteLLM-compatible management API and OpenAI-compatible proxy."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    }
