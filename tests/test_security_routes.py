@@ -7,6 +7,10 @@ from flask import Flask
 
 from tests.conftest import ADMIN, bearer
 from webapp.auth import access
+from webapp.dashboard.access import LEVELS as DASHBOARD_LEVELS
+from webapp.openapi import JSON_BLUEPRINTS
+
+DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)
 
 # the one route allowed without a declaration: Flask's own static files
 UNDECLARED_ALLOWED = {"static"}
@@ -16,15 +20,15 @@ LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/lis
 def undeclared_routes(app: Flask) -> list[str]:
     return sorted(f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules()
                   if rule.endpoint not in UNDECLARED_ALLOWED
-                  and not isinstance(getattr(app.view_functions[rule.endpoint], "access", None),
-                                     str))
+                  and getattr(app.view_functions[rule.endpoint], "access", None)
+                  not in DECLARED_LEVELS)
 
 
 def json_rules(app: Flask):
-    """Routes declared with one of the Bearer-key levels (the JSON API and the proxy)."""
+    """Routes of the JSON API and the proxy (the Bearer-key blueprints)."""
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
-        if getattr(view, "access", None) in access.LEVELS:
+        if rule.endpoint.partition(".")[0] in JSON_BLUEPRINTS:
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 yield method, rule.rule, view.access
 
