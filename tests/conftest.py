@@ -13,7 +13,7 @@ from webapp import create_app
 from webapp.crypto import new_encryption_key
 from webapp.extensions import db
 
-pytest_plugins = ["tests.canaries"]
+pytest_plugins = ["tests.offline", "tests.canaries"]
 
 # Canary secrets: every one must stay out of responses, logs and plaintext columns.
 MASTER_KEY = "sk-master-canary-7f3a9c1e5b2d4680aa"

@@ -42,6 +42,8 @@ def api_schema(app, monkeypatch):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+# generated bodies carry random "api_key" strings that recur across fields: not secrets
+@pytest.mark.canary_exempt
 @schema.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_document(case):
