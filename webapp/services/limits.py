@@ -1,4 +1,9 @@
-"""Team and key limits (budget, rate, concurrency) as LiteLLM names them: stored per row."""
+"""Team and key limits as LiteLLM names them: stored per row; rpm_limit and
+max_parallel_requests enforced in each worker process (max_budget, tpm_limit are kept only)."""
+import threading
+import time
+
+from webapp.errors import APIError
 from webapp.services.schemas import LIMITS
 
 LIMIT_FIELDS = tuple(LIMITS)
@@ -14,3 +19,43 @@ def merged(current: dict | None, body: dict) -> dict:
     limits = dict(current or {})
     limits.update({k: body[k] for k in LIMIT_FIELDS if k in body})
     return {k: v for k, v in limits.items() if v is not None}
+
+
+class Gate:
+    """Per-process admission for rpm_limit (requests in the current minute) and
+    max_parallel_requests (calls in flight, streams until they end), for keys and teams."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._in_flight: dict = {}
+        self._minute: dict = {}
+
+    def enter(self, subjects: list[tuple[str, str, dict]]) -> list:
+        """Admit a call for every (kind, id, limits) subject, or raise a 429 APIError.
+        Returns the ticket to hand to leave() when the call is over."""
+        now = time.time()
+        window = int(now // 60)
+        limited = [(kind, subject, limits) for kind, subject, limits in subjects if limits]
+        with self._lock:
+            for kind, subject, limits in limited:
+                rpm = limits.get("rpm_limit")
+                if rpm is not None and self._minute.get((kind, subject, window), 0) >= rpm:
+                    raise APIError(429, f"Rate limit of this {kind} reached ({rpm} requests per "
+                                        "minute).",
+                                   headers={"Retry-After": str(max(1, int(60 - now % 60)))})
+                parallel = limits.get("max_parallel_requests")
+                if parallel is not None and self._in_flight.get((kind, subject), 0) >= parallel:
+                    raise APIError(429, f"This {kind} already has {parallel} calls in flight.",
+                                   headers={"Retry-After": "1"})
+            for stale in [k for k in self._minute if k[2] < window]:
+                del self._minute[stale]
+            for kind, subject, _ in limited:
+                self._minute[(kind, subject, window)] = \
+                    self._minute.get((kind, subject, window), 0) + 1
+                self._in_flight[(kind, subject)] = self._in_flight.get((kind, subject), 0) + 1
+        return [(kind, subject) for kind, subject, _ in limited]
+
+    def leave(self, ticket: list):
+        with self._lock:
+            for subject in ticket:
+                self._in_flight[subject] -= 1
