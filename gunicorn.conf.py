@@ -23,3 +23,11 @@ def worker_exit(server, worker):
     writer = getattr(app, "extensions", {}).get("teamgate.request_log")
     if writer is not None:
         writer.stop()
+
+
+def post_worker_init(worker):
+    """gevent accepts up to 100 waiting connections per wake-up, so one worker can take a whole
+    burst of clients while the other idles; accepting one at a time spreads them."""
+    if worker_class == "gevent":
+        from gevent.baseserver import BaseServer
+        BaseServer.max_accept = 1
