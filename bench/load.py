@@ -129,12 +129,14 @@ async def slow_streams(args, session, headers):
 
     started = time.perf_counter()
     probing = asyncio.ensure_future(prober())
-    results = await asyncio.wait_for(
-        asyncio.gather(*(one() for _ in range(args.concurrency))), args.seconds)
+    tasks = [asyncio.ensure_future(one()) for _ in range(args.concurrency)]
+    finished, pending = await asyncio.wait(tasks, timeout=args.seconds)
+    for task in pending:  # still streaming at the deadline: counted as not complete
+        task.cancel()
     done.set()
     await probing
-    complete = sum(1 for _, ok in results if ok)
-    return {"streams": args.concurrency, "complete": complete,
+    complete = sum(1 for task in finished if task.result()[1])
+    return {"streams": args.concurrency, "complete": complete, "unfinished": len(pending),
             "errors": args.concurrency - complete,
             "seconds": round(time.perf_counter() - started, 2),
             "probe_failed": probes["failed"],
@@ -162,7 +164,7 @@ async def main():
     if args.key:
         headers["Authorization"] = f"Bearer {args.key}"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=args.seconds)
+    timeout = aiohttp.ClientTimeout(total=args.seconds + 5)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         if args.mode == "ttfb":
             result = await ttfb(args, session, headers)

@@ -108,14 +108,17 @@ def load(target, mode: str, sampler_groups, **options) -> dict:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         holder["procs"] = [psutil.Process(process.pid)]
         output, _ = process.communicate(timeout=timeout)
-    result = json.loads(output.strip().splitlines()[-1])
+    lines = output.strip().splitlines()
+    if process.returncode != 0 or not lines:  # counted as a failed run, not a crash
+        return {"errors": 1, "failed": f"{mode} exited {process.returncode}", "rss_mb": 0}
+    result = json.loads(lines[-1])
     result.update(cpu_share(sampler), rss_mb=sampler.max_rss["gateway"] / 2**20)
     return result
 
 
 def scenarios(target, upstream, args) -> dict:
     groups = {"gateway": target.tree, "upstream": upstream.tree}
-    slow = {"model": target.slow_model, "concurrency": args.streams, "seconds": 40,
+    slow = {"model": target.slow_model, "concurrency": args.streams, "seconds": 60,
             "health_url": target.health_url, "other_key": target.other_key,
             "other_model": target.other_model}
     runs = {
@@ -124,7 +127,7 @@ def scenarios(target, upstream, args) -> dict:
         "ttfb1": lambda: load(target, "ttfb", groups, model=target.fast_model, concurrency=1,
                               requests=args.ttfb_requests, seconds=30),
         "ttfb32": lambda: load(target, "ttfb", groups, model=target.fast_model, concurrency=32,
-                               requests=args.ttfb_requests * 8, seconds=30),
+                               requests=args.ttfb_requests * 4, seconds=30),
         "slow": lambda: load(target, "slow", groups, **slow),
     }
     return {name: run() for name, run in runs.items() if name in args.scenarios}
