@@ -73,13 +73,14 @@ def write_report(path, meta: dict, results: dict):
              f"- Date: {meta['date']}",
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every scenario "
              f"against every target in turn. CPU shares are of the whole machine (1.0 = all "
-             f"cores).", "",
+             f"cores); in the direct column the gateway is the fake upstream itself. The machine's 2 "
+             f"vCPUs are shared with other work, so compare within one run.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ti, li = (names.index("teamgate") + 1, names.index("litellm") + 1) if has_both else (0, 0)
     for row in table:
         cells = [row[0], *[_f(v) for v in row[1:]]]
         if has_both:
-            cells.append(_ratio(row[ti], row[li]))
+            cells.append("" if row[0].startswith("CPU share") else _ratio(row[ti], row[li]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_acceptance(results)]
     path.write_text("\n".join(lines) + "\n")
@@ -120,3 +121,12 @@ def _acceptance(r: dict) -> list[str]:
                        f"({t['log']['ok']} answered 200)"))
     return ["## Acceptance", ""] + [f"- {'met' if ok else '**not met**'}: {name} ({value})"
                                     for name, ok, value in checks]
+
+
+if __name__ == "__main__":  # rewrite RESULTS.md from a run's results.json
+    import json
+    import sys
+    from pathlib import Path
+
+    saved = json.loads(Path(sys.argv[1]).read_text())
+    write_report(Path(__file__).with_name("RESULTS.md"), saved["meta"], saved["medians"])

@@ -194,7 +194,9 @@ def main():
     finally:
         for target in targets.values():
             target.stop()
-    command = "make bench" if os.environ.get("MAKELEVEL") else shlex.join(sys.argv)
+    command = "make bench" if os.environ.get("MAKELEVEL") else (
+        "cd bench && TEAMGATE_PYTHON=" + os.environ.get("TEAMGATE_PYTHON", "../.venv/bin/python")
+        + " .venv-tools/bin/python " + shlex.join(sys.argv))
     meta = {"command": command, "machine": machine(), "args": vars(args),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     (out / "results.json").write_text(json.dumps(
