@@ -25,5 +25,28 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# Side-by-side benchmark (bench/README.md): direct upstream, Teamgate, LiteLLM proxy.
+BENCH_TOOLS := bench/.venv-tools
+BENCH_LITELLM := bench/.venv-litellm
+LITELLM_VERSION ?= 1.110.2
+BENCH_ARGS ?=
+
+$(BENCH_TOOLS)/.installed:
+	$(PYTHON) -m venv $(BENCH_TOOLS)
+	$(BENCH_TOOLS)/bin/pip install -q aiohttp psutil py-spy
+	touch $@
+
+$(BENCH_LITELLM)/.installed:
+	$(PYTHON) -m venv $(BENCH_LITELLM)
+	$(BENCH_LITELLM)/bin/pip install -q --upgrade pip packaging
+	$(BENCH_LITELLM)/bin/pip install -q litellm==$(LITELLM_VERSION)
+	$(BENCH_LITELLM)/bin/python bench/install_litellm.py
+	touch $@
+
+bench: $(VENV)/.installed $(BENCH_TOOLS)/.installed $(BENCH_LITELLM)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	cd bench && TEAMGATE_PYTHON=$(abspath $(VENV))/bin/python timeout 900 \
+		.venv-tools/bin/python run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

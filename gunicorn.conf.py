@@ -1,10 +1,33 @@
-"""Gunicorn settings for `make run`; the environment can override them (WORKERS, THREADS)."""
+"""Gunicorn settings for `make run` (chosen by measurement: bench/RESULTS.md).
+
+gevent workers: a call spends nearly all its time waiting on its upstream, and a stream can last
+minutes, so each connection is a greenlet rather than a thread. gthread with 2 x 32 threads could
+hold only 64 streams at once (the 65th caller waits), and with more threads the GIL hand-offs
+between them cost more than the work. One worker per core. The environment can override these
+(WORKER_CLASS, WORKERS, THREADS, WORKER_CONNECTIONS)."""
 import os
 
-worker_class = "gthread"
-workers = int(os.environ.get("WORKERS", "2"))
-threads = int(os.environ.get("THREADS", "32"))
+worker_class = os.environ.get("WORKER_CLASS", "gevent")
+workers = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
+threads = int(os.environ.get("THREADS", "32"))  # gthread only
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "2000"))  # gevent only
 timeout = 0  # long streams are normal; the gateway has its own upstream timeouts
 graceful_timeout = 30
 keepalive = 5
 accesslog = None
+
+
+def worker_exit(server, worker):
+    """Write the request-log rows still queued in this worker before it goes."""
+    app = getattr(worker, "wsgi", None)
+    writer = getattr(app, "extensions", {}).get("teamgate.request_log")
+    if writer is not None:
+        writer.stop()
+
+
+def post_worker_init(worker):
+    """gevent accepts up to 100 waiting connections per wake-up, so one worker can take a whole
+    burst of clients while the other idles; accepting one at a time spreads them."""
+    if worker_class == "gevent":
+        from gevent.baseserver import BaseServer
+        BaseServer.max_accept = 1

@@ -104,7 +104,8 @@ def handle(operation: str) -> Response:
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
         call = target.provider.prepare(target, operation, body)
-        db.session.close()  # no transaction or connection held across the upstream call
+        if db.session().in_transaction():  # a cache hit never opened one
+            db.session.close()  # no transaction or connection held across the upstream call
         sent = forwarding.send(call, target, record.stream)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:

@@ -9,9 +9,6 @@ import socket
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection
 
@@ -98,7 +95,7 @@ def permitted_addresses(host: str, port: int, setting: str) -> list | None:
     return addresses
 
 
-class _CheckedConnectionMixin:
+class CheckedConnection:
     """Connects only to an address that passes the check at the moment of connecting."""
 
     def _new_conn(self):
@@ -118,28 +115,3 @@ class _CheckedConnectionMixin:
             except OSError as exc:
                 error = exc
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
-
-
-class CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
-    pass
-
-
-class CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class CheckedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = CheckedHTTPConnection
-
-
-class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = CheckedHTTPSConnection
-
-
-class CheckedAdapter(HTTPAdapter):
-    """A requests adapter whose connections go only where check_api_base allows."""
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": CheckedHTTPConnectionPool, "https": CheckedHTTPSConnectionPool}

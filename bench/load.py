@@ -1,0 +1,179 @@
+"""The asyncio load generator for what wrk cannot measure: time to first byte of streamed
+answers, and many concurrent slow streams with latency probes beside them.
+
+Every loop is bounded by a request count and a deadline. Prints one JSON object."""
+import argparse
+import asyncio
+import json
+import time
+
+import aiohttp
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def chat_body(model: str, stream: bool) -> bytes:
+    return json.dumps({"model": model, "stream": stream,
+                       "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+
+
+async def stream_once(session, url, headers, body) -> tuple[float | None, bool]:
+    """Time to the first byte of the body, and whether the stream ended with [DONE]."""
+    started = time.perf_counter()
+    first = None
+    tail = b""
+    async with session.post(url, data=body, headers=headers) as response:
+        if response.status != 200:
+            await response.read()
+            return None, False
+        async for chunk in response.content.iter_any():
+            if first is None:
+                first = time.perf_counter() - started
+            tail = (tail + chunk)[-64:]
+    return first, b"[DONE]" in tail
+
+
+async def ttfb(args, session, headers):
+    body = chat_body(args.model, True)
+    times, errors, sent = [], 0, 0
+    deadline = time.monotonic() + args.seconds
+
+    async def worker():
+        nonlocal errors, sent
+        while sent < args.requests and time.monotonic() < deadline:
+            sent += 1
+            try:
+                first, complete = await stream_once(session, args.url, headers, body)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                first, complete = None, False
+            if first is None or not complete:
+                errors += 1
+            else:
+                times.append(first * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"requests": sent, "errors": errors, "seconds": round(elapsed, 3),
+            "rps": round(len(times) / elapsed, 1),
+            "ttfb_p50_ms": percentile(times, 0.5), "ttfb_p99_ms": percentile(times, 0.99)}
+
+
+async def burst(args, session, headers):
+    """Exactly args.requests non-streaming calls at args.concurrency; counts the answers."""
+    body = chat_body(args.model, False)
+    sent = ok = 0
+
+    async def worker():
+        nonlocal sent, ok
+        while sent < args.requests:
+            sent += 1
+            try:
+                async with session.post(args.url, data=body, headers=headers) as response:
+                    await response.read()
+                    ok += response.status == 200
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return {"requests": sent, "ok": ok, "errors": sent - ok}
+
+
+async def probe(session, url, headers=None, body=None) -> float | None:
+    started = time.perf_counter()
+    try:
+        if body is None:
+            async with session.get(url) as response:
+                await response.read()
+                ok = response.status == 200
+        else:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                ok = response.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        ok = False
+    return (time.perf_counter() - started) * 1000 if ok else None
+
+
+async def slow_streams(args, session, headers):
+    """args.concurrency slow streams at once; meanwhile probe the health route and another
+    team's non-streaming call every 200 ms. Returns completion counts and probe latencies."""
+    body = chat_body(args.model, True)
+    done = asyncio.Event()
+    probes = {"health": [], "other_team": [], "failed": 0}
+
+    async def prober():
+        other = {"Authorization": f"Bearer {args.other_key}", "Content-Type": "application/json"}
+        other_body = chat_body(args.other_model, False)
+        await asyncio.sleep(1.0)  # let every stream get going first
+        while not done.is_set():
+            for name, coro in (("health", probe(session, args.health_url)),
+                               ("other_team", probe(session, args.url, other, other_body))):
+                latency = await coro
+                if latency is None:
+                    probes["failed"] += 1
+                else:
+                    probes[name].append(latency)
+            await asyncio.sleep(0.2)
+
+    async def one():
+        try:
+            return await stream_once(session, args.url, headers, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return None, False
+
+    started = time.perf_counter()
+    probing = asyncio.ensure_future(prober())
+    tasks = [asyncio.ensure_future(one()) for _ in range(args.concurrency)]
+    finished, pending = await asyncio.wait(tasks, timeout=args.seconds)
+    for task in pending:  # still streaming at the deadline: counted as not complete
+        task.cancel()
+    done.set()
+    await probing
+    complete = sum(1 for task in finished if task.result()[1])
+    return {"streams": args.concurrency, "complete": complete, "unfinished": len(pending),
+            "errors": args.concurrency - complete,
+            "seconds": round(time.perf_counter() - started, 2),
+            "probe_failed": probes["failed"],
+            "health_max_ms": max(probes["health"], default=None),
+            "health_p50_ms": percentile(probes["health"], 0.5),
+            "other_team_max_ms": max(probes["other_team"], default=None),
+            "other_team_p50_ms": percentile(probes["other_team"], 0.5),
+            "probes": len(probes["health"]) + len(probes["other_team"])}
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["ttfb", "slow", "burst"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key", default="")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--health-url", default="")
+    parser.add_argument("--other-key", default="")
+    parser.add_argument("--other-model", default="")
+    args = parser.parse_args()
+    headers = {"Content-Type": "application/json"}
+    if args.key:
+        headers["Authorization"] = f"Bearer {args.key}"
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=args.seconds + 5)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        if args.mode == "ttfb":
+            result = await ttfb(args, session, headers)
+        elif args.mode == "burst":
+            result = await burst(args, session, headers)
+        else:
+            result = await slow_streams(args, session, headers)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,132 @@
+"""bench/RESULTS.md from the medians: one table, Teamgate/LiteLLM ratios, the acceptance checks."""
+
+
+def _f(value, digits=2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ratio(a, b, digits=2) -> str:
+    if a is None or b in (None, 0):
+        return "–"
+    return f"{a / b:.{digits}f}"
+
+
+def _rows(r: dict) -> list[tuple]:
+    names = [n for n in ("direct", "teamgate", "litellm") if n in r]
+    d = r.get("direct")
+
+    def get(name, scenario, field):
+        return r[name][scenario].get(field) if name in r else None
+
+    def overhead(name, scenario, field):
+        if name == "direct" or d is None or name not in r:
+            return None
+        return get(name, scenario, field) - get("direct", scenario, field)
+
+    def rss(name):
+        return max(r[name][s]["rss_mb"] for s in ("c1", "c32", "ttfb1", "ttfb32", "slow"))
+
+    rows = [
+        ("c=1 latency p50 (ms)", "c1", "p50_ms"), ("c=1 latency p99 (ms)", "c1", "p99_ms"),
+    ]
+    table = []
+    for label, scenario, field in rows:
+        table.append((label, *[get(n, scenario, field) for n in names]))
+    for label, scenario, field in rows + [("stream TTFB c=1 p50 (ms)", "ttfb1", "ttfb_p50_ms"),
+                                          ("stream TTFB c=1 p99 (ms)", "ttfb1", "ttfb_p99_ms")]:
+        label = "**overhead** " + label.replace(" (ms)", " (ms, gateway − direct)")
+        table.append((label, *[overhead(n, scenario, field) for n in names]))
+    table += [
+        ("c=32 throughput (req/s)", *[get(n, "c32", "rps") for n in names]),
+        ("c=32 errors (incl. non-2xx)", *[get(n, "c32", "errors") for n in names]),
+        ("c=32 latency p99 (ms)", *[get(n, "c32", "p99_ms") for n in names]),
+        ("stream TTFB c=1 p50 (ms)", *[get(n, "ttfb1", "ttfb_p50_ms") for n in names]),
+        ("stream TTFB c=32 p50 (ms)", *[get(n, "ttfb32", "ttfb_p50_ms") for n in names]),
+        ("stream TTFB c=32 p99 (ms)", *[get(n, "ttfb32", "ttfb_p99_ms") for n in names]),
+        ("stream TTFB c=32 errors", *[get(n, "ttfb32", "errors") for n in names]),
+        ("500 slow streams: complete", *[get(n, "slow", "complete") for n in names]),
+        ("… meanwhile health probe max (ms)", *[get(n, "slow", "health_max_ms") for n in names]),
+        ("… meanwhile other team's call max (ms)",
+         *[get(n, "slow", "other_team_max_ms") for n in names]),
+        ("… failed probes", *[get(n, "slow", "probe_failed") for n in names]),
+        ("RSS of the process tree, max under load (MiB)", *[rss(n) for n in names]),
+        ("CPU share of the fake upstream at c=32", *[get(n, "c32", "cpu_upstream") for n in names]),
+        ("CPU share of wrk at c=32", *[get(n, "c32", "cpu_loadgen") for n in names]),
+        ("CPU share of the gateway at c=32", *[get(n, "c32", "cpu_gateway") for n in names]),
+        ("CPU share of the asyncio client, TTFB c=32",
+         *[get(n, "ttfb32", "cpu_loadgen") for n in names]),
+    ]
+    return names, table
+
+
+def write_report(path, meta: dict, results: dict):
+    names, table = _rows(results)
+    has_both = "teamgate" in results and "litellm" in results
+    header = ["", *names] + (["Teamgate / LiteLLM"] if has_both else [])
+    lines = ["# Benchmark results", "",
+             f"- Machine: {meta['machine']}",
+             f"- Command: `{meta['command']}` (arguments: {meta['args']})",
+             f"- Date: {meta['date']}",
+             f"- Medians of {meta['args']['rounds']} rounds; each round runs every scenario "
+             f"against every target in turn. CPU shares are of the whole machine (1.0 = all "
+             f"cores); in the direct column the gateway is the fake upstream itself. The machine's 2 "
+             f"vCPUs are shared with other work, so compare within one run.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ti, li = (names.index("teamgate") + 1, names.index("litellm") + 1) if has_both else (0, 0)
+    for row in table:
+        cells = [row[0], *[_f(v) for v in row[1:]]]
+        if has_both:
+            cells.append("" if row[0].startswith("CPU share") else _ratio(row[ti], row[li]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", *_acceptance(results)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _acceptance(r: dict) -> list[str]:
+    if "teamgate" not in r or "direct" not in r:
+        return []
+    t, d, l = r["teamgate"], r["direct"], r.get("litellm")
+    rss = {n: max(r[n][s]["rss_mb"] for s in ("c1", "c32", "ttfb1", "ttfb32", "slow"))
+           for n in r}
+    checks = [
+        ("overhead p50 at c=1 ≤ 1.5 ms", t["c1"]["p50_ms"] - d["c1"]["p50_ms"] <= 1.5,
+         f"{t['c1']['p50_ms'] - d['c1']['p50_ms']:.2f} ms"),
+        ("overhead p99 at c=1 ≤ 5 ms", t["c1"]["p99_ms"] - d["c1"]["p99_ms"] <= 5,
+         f"{t['c1']['p99_ms'] - d['c1']['p99_ms']:.2f} ms"),
+        ("streaming TTFB overhead p50 at c=1 ≤ 2 ms",
+         t["ttfb1"]["ttfb_p50_ms"] - d["ttfb1"]["ttfb_p50_ms"] <= 2,
+         f"{t['ttfb1']['ttfb_p50_ms'] - d['ttfb1']['ttfb_p50_ms']:.2f} ms"),
+        ("500 slow streams complete, probes < 100 ms",
+         t["slow"]["complete"] == t["slow"]["streams"] and t["slow"]["probe_failed"] == 0
+         and max(t["slow"]["health_max_ms"] or 1e9, t["slow"]["other_team_max_ms"] or 1e9) < 100,
+         f"{t['slow']['complete']}/{t['slow']['streams']}, health max "
+         f"{_f(t['slow']['health_max_ms'])} ms, other team max "
+         f"{_f(t['slow']['other_team_max_ms'])} ms"),
+    ]
+    if l:
+        checks += [
+            ("throughput at c=32 ≥ 5 × LiteLLM, zero errors",
+             t["c32"]["rps"] >= 5 * l["c32"]["rps"] and t["c32"]["errors"] == 0,
+             f"{t['c32']['rps'] / l['c32']['rps']:.1f} ×, {t['c32']['errors']} errors"),
+            ("memory ≤ 25 % of LiteLLM's", rss["teamgate"] <= 0.25 * rss["litellm"],
+             f"{100 * rss['teamgate'] / rss['litellm']:.0f} %"),
+        ]
+    if "log" in t:
+        checks.append(("request log rows == requests sent", t["log"]["rows"] == t["log"]["sent"],
+                       f"{t['log']['rows']} rows for {t['log']['sent']} requests "
+                       f"({t['log']['ok']} answered 200)"))
+    return ["## Acceptance", ""] + [f"- {'met' if ok else '**not met**'}: {name} ({value})"
+                                    for name, ok, value in checks]
+
+
+if __name__ == "__main__":  # rewrite RESULTS.md from a run's results.json
+    import json
+    import sys
+    from pathlib import Path
+
+    saved = json.loads(Path(sys.argv[1]).read_text())
+    write_report(Path(__file__).with_name("RESULTS.md"), saved["meta"], saved["medians"])

@@ -1,0 +1,121 @@
+"""The benchmark's fake OpenAI-compatible upstream: a bare asyncio HTTP/1.1 server that answers
+at once, so that what is measured is the gateway. It speaks just enough HTTP for the clients
+used here (keep-alive, Content-Length request bodies, chunked SSE responses).
+
+A request whose body asks for "stream": true gets server-sent events; if its model name
+contains "slow" the chunks come every SLOW_INTERVAL seconds for SLOW_SECONDS, otherwise at once.
+
+Usage: python upstream.py PORT [PROCESSES]   (processes share the port with SO_REUSEPORT)
+"""
+import asyncio
+import json
+import os
+import socket
+import sys
+
+SLOW_INTERVAL = 0.1
+SLOW_SECONDS = 5.0
+
+COMPLETION = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000,
+    "model": "bench", "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "Hello there."}}],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+}).encode()
+CHUNK = b"data: " + json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
+    "model": "bench", "choices": [{"index": 0, "delta": {"content": "Hi"},
+                                   "finish_reason": None}]}).encode() + b"\n\n"
+DONE = b"data: [DONE]\n\n"
+FAST_CHUNKS = 5
+
+
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+JSON_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                 b"content-length: %d\r\n\r\n" % len(COMPLETION)) + COMPLETION
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n")
+FAST_STREAM = SSE_HEAD + _chunked(CHUNK) * FAST_CHUNKS + _chunked(DONE) + b"0\r\n\r\n"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
+MODELS_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                   b"content-length: %d\r\n\r\n" % len(MODELS)) + MODELS
+
+
+class Upstream(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        self.buffer = b""
+        self.busy = False  # a slow stream is being written; further requests wait in buffer
+
+    def data_received(self, data):
+        self.buffer += data
+        if not self.busy:
+            self._serve()
+
+    def _serve(self):
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = self.buffer[end + 4:end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length:]
+            method, path = head.split(" ", 2)[:2]
+            if method == "GET" and path.endswith("/models"):
+                self.transport.write(MODELS_RESPONSE)
+            elif method != "POST":
+                self.transport.write(NOT_FOUND)
+            elif b'"stream": true' in body or b'"stream":true' in body:
+                if b"slow" in body:
+                    self.busy = True
+                    asyncio.ensure_future(self._slow_stream())
+                    return
+                self.transport.write(FAST_STREAM)
+            else:
+                self.transport.write(JSON_RESPONSE)
+
+    async def _slow_stream(self):
+        self.transport.write(SSE_HEAD)
+        for _ in range(int(SLOW_SECONDS / SLOW_INTERVAL)):
+            if self.transport.is_closing():
+                return
+            self.transport.write(_chunked(CHUNK))
+            await asyncio.sleep(SLOW_INTERVAL)
+        self.transport.write(_chunked(DONE) + b"0\r\n\r\n")
+        self.busy = False
+        self._serve()
+
+
+async def serve(port: int):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(4096)
+    server = await asyncio.get_running_loop().create_server(Upstream, sock=sock)
+    async with server:
+        await server.serve_forever()
+
+
+def main():
+    port = int(sys.argv[1])
+    processes = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            break
+    asyncio.run(serve(port))
+
+
+if __name__ == "__main__":
+    main()
