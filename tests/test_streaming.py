@@ -90,3 +90,13 @@ def test_error_before_the_first_byte_is_an_ordinary_json_error(live, seed, upstr
                                        messages=[{"role": "user", "content": "hi"}])
     assert raised.value.status_code == 502
     assert "upstream_error" in str(raised.value.body)
+
+
+def test_a_key_echoed_in_a_stream_error_event_is_masked(live, seed, upstream):
+    key = setup_team(seed, upstream)
+    upstream.reply(Reply(chunks=[chunk("a"), {"error": {
+        "message": "Incorrect API key provided: sk-provider-team-a-secret-1234"}}]))
+    response = requests.post(live.url + "/v1/chat/completions", headers=bearer(key), json={
+        "model": "my-team-model", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    assert "sk-provider-team-a-secret-1234" not in response.text
+    assert "sk-...1234" in response.text

@@ -7,7 +7,7 @@ from flask import Flask
 from webapp import commands, config, database, errors
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.proxy.forwarding import new_session
-from webapp.services import cache, request_log
+from webapp.services import cache, limits, request_log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,7 @@ def register_extensions(app: Flask):
     htmx.init_app(app)
     cache.init_app(app)
     request_log.init_app(app)
+    limits.init_app(app)
     app.extensions["teamgate.http"] = new_session(pool_size=app.config["UPSTREAM_POOL_SIZE"])
 
 

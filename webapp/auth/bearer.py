@@ -34,5 +34,6 @@ def authenticate_bearer() -> Principal:
         key_token=record.token,
         key_name=record.key_name,
         key_models=record.models,
+        key_limits=record.limits,
         user_id=record.user_id,
     )

@@ -12,6 +12,7 @@ class Principal:
     key_token: str | None = None
     key_name: str | None = None
     key_models: tuple = ()
+    key_limits: dict = field(default_factory=dict)
     user_id: str | None = None
     # team id -> role, for dashboard users
     roles: dict = field(default_factory=dict)

@@ -12,7 +12,7 @@ from webapp.proxy import forwarding
 from webapp.proxy.failures import invalid_body
 from webapp.proxy.providers.base import Target
 from webapp.proxy.streaming import relay
-from webapp.services import resolver
+from webapp.services import limits, resolver
 from webapp.services.cache import routing_cache
 from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
@@ -37,11 +37,15 @@ class CallRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     stream: bool = False
+    ticket: object = None
 
     def overhead_ms(self) -> float:
         return round((time.perf_counter() - self.started - self.upstream_seconds) * 1000, 3)
 
     def write(self, status: int, error_type: str | None = None):
+        """Log the call once it is over, and give back its place under the limits."""
+        if self.ticket is not None:
+            self.ticket.release()
         principal = self.principal
         self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
@@ -101,6 +105,7 @@ def handle(operation: str) -> Response:
         body = _checked_body(operation)
         record.public_model = body["model"]
         target = _target(body["model"])
+        record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
         call = target.provider.prepare(target, operation, body)

@@ -5,6 +5,7 @@ import json
 
 import requests
 
+from webapp.crypto import mask
 from webapp.errors import APIError
 from webapp.proxy import failures
 from webapp.proxy.providers.base import Target
@@ -43,8 +44,12 @@ def relay(response: requests.Response, target: Target, record):
     status, error_type, tail = 200, None, b""
     chunks = (_passthrough(response) if target.provider.stream_passthrough
               else _translated(response, target))
+    # a provider may echo the team's key in an error event: never relay it
+    secret = target.api_key.encode() if target.api_key else None
     try:
         for chunk in chunks:
+            if secret and secret in chunk:
+                chunk = chunk.replace(secret, mask(target.api_key).encode())
             if b'"usage"' in chunk:
                 _usage_from(chunk, record)
             tail = (tail + chunk)[-64:]

@@ -26,6 +26,7 @@ class KeyRecord:
     user_id: str | None
     models: tuple
     expires: datetime | None
+    limits: dict
 
 
 def lookup(key: str) -> KeyRecord | None:
@@ -46,7 +47,7 @@ def _load(token: str) -> KeyRecord | None:
         if team is None or team.blocked:
             return None
     return KeyRecord(row.token, row.key_name, row.key_alias, row.team_id, row.user_id,
-                     tuple(row.models or ()), row.expires)
+                     tuple(row.models or ()), row.expires, dict(row.limits or {}))
 
 
 def parse_duration(duration: str | None) -> datetime | None:

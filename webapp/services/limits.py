@@ -3,7 +3,12 @@ max_parallel_requests enforced in each worker process (max_budget, tpm_limit are
 import threading
 import time
 
+from flask import current_app
+
 from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.models import Team
+from webapp.services.cache import routing_cache
 from webapp.services.schemas import LIMITS
 
 LIMIT_FIELDS = tuple(LIMITS)
@@ -30,9 +35,9 @@ class Gate:
         self._in_flight: dict = {}
         self._minute: dict = {}
 
-    def enter(self, subjects: list[tuple[str, str, dict]]) -> list:
+    def enter(self, subjects: list[tuple[str, str, dict]]) -> "Ticket":
         """Admit a call for every (kind, id, limits) subject, or raise a 429 APIError.
-        Returns the ticket to hand to leave() when the call is over."""
+        Returns the ticket to release when the call is over (a stream: when it ends)."""
         now = time.time()
         window = int(now // 60)
         limited = [(kind, subject, limits) for kind, subject, limits in subjects if limits]
@@ -53,9 +58,39 @@ class Gate:
                 self._minute[(kind, subject, window)] = \
                     self._minute.get((kind, subject, window), 0) + 1
                 self._in_flight[(kind, subject)] = self._in_flight.get((kind, subject), 0) + 1
-        return [(kind, subject) for kind, subject, _ in limited]
+        return Ticket(self, [(kind, subject) for kind, subject, _ in limited])
 
-    def leave(self, ticket: list):
+    def _leave(self, held: list):
         with self._lock:
-            for subject in ticket:
+            for subject in held:
                 self._in_flight[subject] -= 1
+
+
+class Ticket:
+    def __init__(self, gate: Gate, held: list):
+        self._gate, self._held = gate, held
+
+    def release(self):
+        held, self._held = self._held, []
+        if held:
+            self._gate._leave(held)
+
+
+def _team_limits(team_id: str) -> dict:
+    def load():
+        team = db.session.get(Team, team_id)
+        return dict(team.limits or {}) if team is not None else {}
+
+    return routing_cache().get(("team_limits", team_id), load)
+
+
+def admit(principal) -> Ticket:
+    """Admit one proxied call of this caller (429 when over a limit); leave() the ticket after."""
+    subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
+    if principal.team_id:
+        subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))
+    return current_app.extensions["teamgate.limits"].enter(subjects)
+
+
+def init_app(app):
+    app.extensions["teamgate.limits"] = Gate()
