@@ -132,3 +132,15 @@ def test_names_render_as_text(app, world, as_user, upstream):
         assert "{{7*7}}" in body, page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;{{7*7}}" in admin.get(
         "/ui/admin/teams").get_data(as_text=True)
+
+
+def test_test_button_goes_through_the_egress_check(app, world, as_user, upstream):
+    app.config["TEAMGATE_UPSTREAM_ALLOW"] = ""  # loopback is private again
+    seen = len(upstream.received)
+    before = as_user("member").post(f"/ui/teams/{world.team_a}/models/test",
+                                    {**SEED_FORM, "api_base": upstream.url})
+    saved = as_user("member").post(
+        f"/ui/teams/{world.team_a}/models/{world.model_a['model_id']}/test")
+    for response in (before, saved):
+        assert "TEAMGATE_UPSTREAM_ALLOW" in response.get_data(as_text=True)
+    assert len(upstream.received) == seen
