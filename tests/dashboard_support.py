@@ -11,7 +11,7 @@ from tests.conftest import ADMIN
 from webapp.auth.principal import MASTER
 from webapp.crypto import hash_key
 from webapp.extensions import db
-from webapp.services import credentials, users
+from webapp.services import credentials, teams, users
 
 PASSWORD = "correct horse battery staple"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -57,10 +57,11 @@ def password_hash() -> str:
 
 
 def make_user(email, team_id=None, role="member", is_admin=False):
-    user = users.create(email, None, is_admin=is_admin)
+    user = users.create(MASTER, email, None, is_admin=is_admin)
     user.password_hash = password_hash()
     if team_id:
-        users.add_to_team(user, team_id, role)
+        teams.add_members(MASTER, team_id, [
+            {"user_id": user.id, "role": teams.ROLE_TO_LITELLM[role]}])
     return user
 
 

@@ -3,8 +3,12 @@ import os
 import subprocess
 import sys
 
+from sqlalchemy import select
+
 from tests.conftest import bearer
 from webapp import ROOT
+from webapp.extensions import db
+from webapp.models import AuditEntry
 
 
 def test_state_survives_a_new_process_on_the_same_database(make_app, app, seed, upstream):
@@ -54,3 +58,14 @@ def test_https_setting_makes_the_session_cookie_secure(make_app, monkeypatch):
     assert not make_app().config.get("SESSION_COOKIE_SECURE")
     monkeypatch.setenv("TEAMGATE_HTTPS", "1")
     assert make_app().config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_command_line_changes_are_audited(app, runner, seed):
+    team_id = seed.team()
+    runner.invoke(args=["create-user", "bo@example.com", "--password", "pw-long-enough",
+                        "--team", team_id])
+    with app.app_context():
+        rows = db.session.scalars(select(AuditEntry).where(AuditEntry.actor == "operator")
+                                  .order_by(AuditEntry.id)).all()
+        assert [(r.action, r.object_id) for r in rows] == [
+            ("user.create", "bo@example.com"), ("member.add", "bo@example.com")]

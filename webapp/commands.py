@@ -13,7 +13,8 @@ from webapp.crypto import decrypt, encrypt, new_encryption_key, new_secret, new_
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, User
-from webapp.services import users
+from webapp.services import teams, users
+from webapp.auth.principal import OPERATOR
 
 GENERATORS = {"TEAMGATE_MASTER_KEY": new_virtual_key,
               "TEAMGATE_ENCRYPTION_KEY": new_encryption_key, "SECRET_KEY": new_secret}
@@ -44,7 +45,7 @@ def setup_command():
             click.echo(f"Created {instance / filename} (mode 0600).")
     upgrade()
     if not db.session.scalar(select(func.count()).select_from(User)):
-        admin = users.create("admin@teamgate.local", password=None, is_admin=True)
+        admin = users.create(OPERATOR, "admin@teamgate.local", password=None, is_admin=True)
         password = users.one_time_password(admin)
         db.session.commit()
         click.echo(f"Dashboard admin (first run only): admin@teamgate.local / {password}")
@@ -61,9 +62,10 @@ def setup_command():
 def create_user_command(email, password, admin, team_id, role):
     """Create a dashboard user."""
     try:
-        user = users.create(email, password, is_admin=admin)
+        user = users.create(OPERATOR, email, password, is_admin=admin)
         if team_id:
-            users.add_to_team(user, team_id, role)
+            teams.add_members(OPERATOR, team_id, [
+                {"user_id": user.id, "role": teams.ROLE_TO_LITELLM[role]}])
     except APIError as error:
         raise click.ClickException(error.message) from None
     db.session.commit()

@@ -31,3 +31,5 @@ class Principal:
 
 
 MASTER = Principal(kind="admin", actor=MASTER_USER_ID)
+# changes made with the operator's command-line tools
+OPERATOR = Principal(kind="admin", actor="operator")

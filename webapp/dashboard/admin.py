@@ -12,7 +12,7 @@ from webapp.dashboard.models import model_form, model_rows, save
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, Team, User
-from webapp.services import audit, deployments, schemas, teams, users
+from webapp.services import deployments, schemas, teams, users
 
 
 class TeamForm(FlaskForm):
@@ -82,10 +82,9 @@ def admin_users():
     form, created, password = UserForm(), None, None
     if form.validate_on_submit():
         try:
-            created = users.create(form.email.data, None, is_admin=form.is_admin.data)
+            created = users.create(g.principal, form.email.data, None,
+                                   is_admin=form.is_admin.data)
             password = users.one_time_password(created)
-            audit.record(g.principal, "user.create", "user", created.email, None,
-                         after={"email": created.email, "is_admin": created.is_admin})
             db.session.commit()
             form = UserForm(formdata=None)
         except APIError as error:

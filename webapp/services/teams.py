@@ -74,7 +74,7 @@ def create(principal, body: dict) -> Team:
     db.session.add(team)
     db.session.flush()
     for member in body.get("members_with_roles") or []:
-        _add_member(team, member)
+        _add_member(principal, team, member)
     audit.record(principal, "team.create", "team", team.id, team.id, after=serialize(team))
     return team
 
@@ -112,8 +112,8 @@ def delete(principal, team_ids: list[str]) -> list[str]:
     return team_ids
 
 
-def _add_member(team: Team, member: dict) -> Membership:
-    user = users.find_or_create(member.get("user_id"), member.get("user_email"))
+def _add_member(principal, team: Team, member: dict) -> Membership:
+    user = users.find_or_create(principal, member.get("user_id"), member.get("user_email"))
     role = ROLE_FROM_LITELLM[member.get("role", "user")]
     membership = db.session.scalar(select(Membership).where(
         Membership.team_id == team.id, Membership.user_id == user.id))
@@ -128,9 +128,9 @@ def _add_member(team: Team, member: dict) -> Membership:
 def add_members(principal, team_id: str, members_: list[dict]) -> Team:
     team = get_team_or_404(principal, team_id, role="admin")
     for member in members_:
-        _add_member(team, member)
-        audit.record(principal, "member.add", "member", member.get("user_email")
-                     or member.get("user_id"), team.id, after=member)
+        membership = _add_member(principal, team, member)
+        audit.record(principal, "member.add", "member", membership.user.email, team.id,
+                     after={"user_id": membership.user_id, "role": membership.role})
     return team
 
 

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from webapp.crypto import new_secret
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Membership, Team, User
+from webapp.models import User
 from webapp.models.base import new_id
+from webapp.services import audit
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
@@ -21,17 +22,17 @@ def find(user_id: str | None, email: str | None) -> User | None:
     return None
 
 
-def find_or_create(user_id: str | None, email: str | None) -> User:
+def find_or_create(principal, user_id: str | None, email: str | None) -> User:
     user = find(user_id, email)
     if user is not None:
         return user
     if not email:
         raise APIError(400, f"No user with user_id={user_id}; give user_email to create one.",
                        param="member.user_email")
-    return create(email, password=None)
+    return create(principal, email, password=None)
 
 
-def create(email: str, password: str | None, is_admin: bool = False) -> User:
+def create(principal, email: str, password: str | None, is_admin: bool = False) -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise APIError(400, "Give a valid email address.", param="email")
@@ -41,6 +42,8 @@ def create(email: str, password: str | None, is_admin: bool = False) -> User:
                 password_hash=_hasher.hash(password) if password else NO_PASSWORD)
     db.session.add(user)
     db.session.flush()
+    audit.record(principal, "user.create", "user", user.email, None,
+                 after={"email": user.email, "is_admin": user.is_admin})
     return user
 
 
@@ -66,15 +69,3 @@ def authenticate(email: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return user
-
-
-def add_to_team(user: User, team_id: str, role: str) -> Membership:
-    if db.session.get(Team, team_id) is None:
-        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
-    membership = db.session.scalar(select(Membership).where(
-        Membership.user_id == user.id, Membership.team_id == team_id))
-    if membership is None:
-        membership = Membership(user_id=user.id, team_id=team_id)
-        db.session.add(membership)
-    membership.role = role
-    return membership
