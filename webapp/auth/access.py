@@ -14,21 +14,33 @@ ADMIN = "admin"
 LEVELS = (PUBLIC, ANY_KEY, ADMIN)
 
 
-def declare(level: str):
-    """Mark a view with its access level and check it before the view runs."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown access level {level}")
+def guard(level: str, check):
+    """Mark a view with its access level and run check(level, view_kwargs) before it; whatever
+    the check returns other than None (a redirect, say) is answered instead of the view."""
 
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if level != PUBLIC:
-                g.principal = authenticate_bearer()
-                if level == ADMIN and not g.principal.is_admin:
-                    raise APIError(403, "Only the proxy admin may call this route.")
+            refusal = check(level, kwargs)
+            if refusal is not None:
+                return refusal
             return view(*args, **kwargs)
 
         wrapper.access = level
         return wrapper
 
     return decorator
+
+
+def _check_bearer(level: str, _kwargs: dict):
+    if level != PUBLIC:
+        g.principal = authenticate_bearer()
+        if level == ADMIN and not g.principal.is_admin:
+            raise APIError(403, "Only the proxy admin may call this route.")
+
+
+def declare(level: str):
+    """Who may call a JSON route: PUBLIC, ANY_KEY (finer rules in the services) or ADMIN."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown access level {level}")
+    return guard(level, _check_bearer)

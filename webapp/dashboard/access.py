@@ -1,11 +1,10 @@
 """Who may open a dashboard page. Every view declares its level with @access; the declaration is
 also what enforces it. Team pages take `team_id` from the URL: a team the user is not in looks
 exactly like a team that does not exist (404)."""
-from functools import wraps
-
 from flask import abort, g, redirect, request, url_for
 from flask_login import current_user
 
+from webapp.auth.access import guard
 from webapp.auth.sessions import current_principal
 from webapp.extensions import db, login_manager
 from webapp.models import Team
@@ -30,6 +29,8 @@ def _team_role(team_id: str) -> str:
 
 
 def _check(level: str, kwargs: dict):
+    if level == PUBLIC:
+        return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if current_user.must_change_password and request.endpoint not in PASSWORD_ENDPOINTS:
@@ -48,17 +49,4 @@ def access(level: str):
     """Mark a dashboard view with who may call it, and refuse everyone else."""
     if level not in LEVELS:
         raise ValueError(f"unknown access level {level}")
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            if level != PUBLIC:
-                refusal = _check(level, kwargs)
-                if refusal is not None:
-                    return refusal
-            return view(*args, **kwargs)
-
-        wrapper.access = level
-        return wrapper
-
-    return decorator
+    return guard(level, _check)
