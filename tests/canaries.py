@@ -178,6 +178,7 @@ def database_findings(app: Flask, secrets: set[str]) -> list[str]:
                             findings.append(f"{table}.{column} holds a secret ending "
                                             f"{secret[-4:]}")
         db.session.remove()
+        db.engine.dispose()  # the app's own teardown has run: close what the scan opened
     return findings
 
 
