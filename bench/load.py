@@ -88,7 +88,7 @@ async def probe(session, url, headers=None, body=None) -> float | None:
     started = time.perf_counter()
     try:
         if body is None:
-            async with session.get(url) as response:
+            async with session.get(url, headers=headers, allow_redirects=False) as response:
                 await response.read()
                 ok = response.status == 200
         else:
@@ -101,19 +101,24 @@ async def probe(session, url, headers=None, body=None) -> float | None:
 
 
 async def slow_streams(args, session, headers):
-    """args.concurrency slow streams at once; meanwhile probe the health route and another
-    team's non-streaming call every 200 ms. Returns completion counts and probe latencies."""
+    """args.concurrency slow streams at once; meanwhile probe the health route, another
+    team's non-streaming call and (when given) a logged-in dashboard page every 200 ms.
+    Returns completion counts and probe latencies."""
     body = chat_body(args.model, True)
     done = asyncio.Event()
-    probes = {"health": [], "other_team": [], "failed": 0}
+    probes = {"health": [], "other_team": [], "dashboard": [], "failed": 0}
 
     async def prober():
         other = {"Authorization": f"Bearer {args.other_key}", "Content-Type": "application/json"}
         other_body = chat_body(args.other_model, False)
         await asyncio.sleep(1.0)  # let every stream get going first
         while not done.is_set():
-            for name, coro in (("health", probe(session, args.health_url)),
-                               ("other_team", probe(session, args.url, other, other_body))):
+            round_ = [("health", probe(session, args.health_url)),
+                      ("other_team", probe(session, args.url, other, other_body))]
+            if args.dashboard_url:
+                round_.append(("dashboard", probe(session, args.dashboard_url,
+                                                  {"Cookie": args.dashboard_cookie})))
+            for name, coro in round_:
                 latency = await coro
                 if latency is None:
                     probes["failed"] += 1
@@ -144,7 +149,9 @@ async def slow_streams(args, session, headers):
             "health_p50_ms": percentile(probes["health"], 0.5),
             "other_team_max_ms": max(probes["other_team"], default=None),
             "other_team_p50_ms": percentile(probes["other_team"], 0.5),
-            "probes": len(probes["health"]) + len(probes["other_team"])}
+            "dashboard_max_ms": max(probes["dashboard"], default=None),
+            "dashboard_p50_ms": percentile(probes["dashboard"], 0.5),
+            "probes": sum(len(probes[name]) for name in ("health", "other_team", "dashboard"))}
 
 
 async def main():
@@ -159,6 +166,8 @@ async def main():
     parser.add_argument("--health-url", default="")
     parser.add_argument("--other-key", default="")
     parser.add_argument("--other-model", default="")
+    parser.add_argument("--dashboard-url", default="")
+    parser.add_argument("--dashboard-cookie", default="")
     args = parser.parse_args()
     headers = {"Content-Type": "application/json"}
     if args.key:

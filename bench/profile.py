@@ -1,8 +1,8 @@
 """Profile Teamgate's hot path: start the fake upstream and Teamgate, drive non-streaming load at
-c=32 with wrk, and record every gunicorn worker with py-spy (collapsed stacks in bench/out/).
+c=32 (or CONNECTIONS) with wrk, and record every gunicorn worker with py-spy (collapsed stacks in bench/out/).
 Prints the functions with the largest inclusive share of samples.
 
-Usage (from bench/): .venv-tools/bin/python profile.py [SECONDS]"""
+Usage (from bench/): .venv-tools/bin/python profile.py [SECONDS [CONNECTIONS]]"""
 import collections
 import subprocess
 import sys
@@ -49,6 +49,7 @@ def top(files: list[Path], limit: int = 45):
 
 def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    connections = int(sys.argv[2]) if len(sys.argv) > 2 else 32
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
     log = open(out / "profile-servers.log", "w")
@@ -62,7 +63,7 @@ def main():
              "--output", str(out / f"profile-{w.pid}.txt"), "--pid", str(w.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for w in workers]
         wrk = subprocess.run(
-            ["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(BENCH / "post.lua"), teamgate.url],
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "-s", str(BENCH / "post.lua"), teamgate.url],
             env={"BENCH_MODEL": teamgate.fast_model, "BENCH_KEY": teamgate.key},
             capture_output=True, text=True, timeout=seconds + 30)
         print(next(l for l in wrk.stdout.splitlines() if l.startswith("BENCH ")))

@@ -52,6 +52,8 @@ def _rows(r: dict) -> list[tuple]:
         ("… meanwhile health probe max (ms)", *[get(n, "slow", "health_max_ms") for n in names]),
         ("… meanwhile other team's call max (ms)",
          *[get(n, "slow", "other_team_max_ms") for n in names]),
+        ("… meanwhile a dashboard page (logged in) max (ms)",
+         *[get(n, "slow", "dashboard_max_ms") for n in names]),
         ("… failed probes", *[get(n, "slow", "probe_failed") for n in names]),
         ("RSS of the process tree, max under load (MiB)", *[rss(n) for n in names]),
         ("CPU share of the fake upstream at c=32", *[get(n, "c32", "cpu_upstream") for n in names]),
@@ -102,10 +104,12 @@ def _acceptance(r: dict) -> list[str]:
          f"{t['ttfb1']['ttfb_p50_ms'] - d['ttfb1']['ttfb_p50_ms']:.2f} ms"),
         ("500 slow streams complete, probes < 100 ms",
          t["slow"]["complete"] == t["slow"]["streams"] and t["slow"]["probe_failed"] == 0
-         and max(t["slow"]["health_max_ms"] or 1e9, t["slow"]["other_team_max_ms"] or 1e9) < 100,
+         and max(t["slow"]["health_max_ms"] or 1e9, t["slow"]["other_team_max_ms"] or 1e9,
+                 t["slow"].get("dashboard_max_ms") or 1e9) < 100,
          f"{t['slow']['complete']}/{t['slow']['streams']}, health max "
          f"{_f(t['slow']['health_max_ms'])} ms, other team max "
-         f"{_f(t['slow']['other_team_max_ms'])} ms"),
+         f"{_f(t['slow']['other_team_max_ms'])} ms, dashboard page max "
+         f"{_f(t['slow'].get('dashboard_max_ms'))} ms"),
     ]
     if l:
         checks += [

@@ -121,6 +121,8 @@ def scenarios(target, upstream, args) -> dict:
     slow = {"model": target.slow_model, "concurrency": args.streams, "seconds": 60,
             "health_url": target.health_url, "other_key": target.other_key,
             "other_model": target.other_model}
+    if target.dashboard_url:
+        slow.update(dashboard_url=target.dashboard_url, dashboard_cookie=target.dashboard_cookie)
     runs = {
         "c1": lambda: wrk(target, 1, args.seconds, groups),
         "c32": lambda: wrk(target, 32, args.seconds, groups),

@@ -1,12 +1,15 @@
 """Starting and seeding what the benchmark measures: the fake upstream, Teamgate as `make run`
 serves it (gunicorn with gunicorn.conf.py, SQLite, team key, team model, request log on), and
 the LiteLLM proxy from its own virtual environment."""
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,8 @@ class Target:
     other_key: str = ""
     other_model: str = "bench-fast"
     health_url: str = ""
+    dashboard_url: str = ""  # a logged-in dashboard page, probed during the slow streams
+    dashboard_cookie: str = ""
     extra: dict = field(default_factory=dict)
 
     def tree(self) -> list[psutil.Process]:
@@ -94,6 +99,24 @@ def teamgate_environment(workdir: Path) -> dict:
             "TEAMGATE_SECRET_KEY": "bench-secret", "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32"}
 
 
+DASHBOARD_USER = ("bench-admin@example.com", "bench-password-0123456789")
+
+
+def dashboard_login(base: str) -> str:
+    """Log in through the login form (with its CSRF token); the session's Cookie header value."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(base + "/ui/login", timeout=10) as response:
+        page = response.read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token, "email": DASHBOARD_USER[0],
+                                   "password": DASHBOARD_USER[1]}).encode()
+    with opener.open(base + "/ui/login", form, timeout=10) as response:
+        if "/ui/login" in response.url:
+            raise RuntimeError("dashboard login failed")
+    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
+
+
 def start_teamgate(workdir: Path, api_base: str, log) -> Target:
     env = teamgate_environment(workdir)
     flask = str(Path(TEAMGATE_PYTHON).parent / "flask")
@@ -108,8 +131,10 @@ def start_teamgate(workdir: Path, api_base: str, log) -> Target:
     wait_http(base + "/health/liveliness")
     target = Target("teamgate", base + "/v1/chat/completions", process,
                     health_url=base + "/health/readiness", extra={"db": workdir / "teamgate.db"})
+    team_ids = []
     for team_alias, attr in (("bench-a", "key"), ("bench-b", "other_key")):
         team_id = post(base + "/team/new", {"team_alias": team_alias}, MASTER_KEY)["team_id"]
+        team_ids.append(team_id)
         key = post(base + "/key/generate", {"team_id": team_id}, MASTER_KEY)["key"]
         setattr(target, attr, key)
         for name in ("bench-fast", "bench-slow"):
@@ -118,6 +143,12 @@ def start_teamgate(workdir: Path, api_base: str, log) -> Target:
                 "litellm_params": {"model": f"openai/{name}", "api_base": api_base,
                                    "api_key": "sk-fake-upstream"},
                 "model_info": {"team_id": team_id}}, key)
+    # the dashboard page probed beside the slow streams: a team's models, as its admin sees it
+    subprocess.run([flask, "--app", "wsgi", "create-user", DASHBOARD_USER[0], "--password",
+                    DASHBOARD_USER[1], "--team", team_ids[1], "--role", "admin"],
+                   cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+    target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
+    target.dashboard_cookie = dashboard_login(base)
     return target
 
 

@@ -5,6 +5,7 @@ import threading
 import time
 
 from flask import current_app
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
 from webapp.auth.principal import Principal
@@ -33,6 +34,17 @@ def principal_for(user: User, team_id: str | None = None) -> Principal:
 
 def current_principal(team_id: str | None = None) -> Principal:
     return principal_for(current_user._get_current_object(), team_id)
+
+
+class DashboardSessions(SecureCookieSessionInterface):
+    """The session cookie belongs to the dashboard. The JSON and proxy routes authenticate by
+    Bearer key and ignore cookies, so they get Flask's empty null session: no signature check on
+    every call, and their answers do not vary by cookie."""
+
+    def open_session(self, app, request):
+        if not request.path.startswith("/ui"):
+            return None
+        return super().open_session(app, request)
 
 
 class LoginThrottle:
@@ -67,4 +79,5 @@ def throttle() -> LoginThrottle:
 def init_app(app):
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    app.session_interface = DashboardSessions()
     app.extensions["teamgate.login_throttle"] = LoginThrottle()

@@ -109,8 +109,10 @@ def handle(operation: str) -> Response:
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
         call = target.provider.prepare(target, operation, body)
-        if db.session().in_transaction():  # a cache hit never opened one
-            db.session.close()  # no transaction or connection held across the upstream call
+        # no transaction or connection held across the upstream call; a cache hit never made
+        # a session, and asking the scoped session would make one
+        if db.session.registry.has() and db.session().in_transaction():
+            db.session.close()
         sent = forwarding.send(call, target, record.stream)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
@@ -122,18 +124,23 @@ def handle(operation: str) -> Response:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         return Response(relay(sent.response, target, record), status=200, headers=headers,
                         content_type="text/event-stream")
+    passthrough = target.provider.response_passthrough
     try:
-        payload = sent.response.json()
+        # parsed even when relayed: a body that is not a JSON object is the upstream's failure
+        payload = json.loads(sent.response.content)
         if not isinstance(payload, dict):
             raise ValueError("not an object")
-        payload = target.provider.translate_response(operation, payload)
+        if not passthrough:
+            payload = target.provider.translate_response(operation, payload)
     except ValueError:
         record.write(502, "upstream_error")
         raise invalid_body() from None
     finally:
         sent.response.close()
     _usage(record, payload)
-    response = jsonify(payload)
+    # relaying the upstream's bytes saves serialising the answer again (jsonify)
+    response = (Response(sent.response.content, mimetype="application/json") if passthrough
+                else jsonify(payload))
     response.headers.update(headers)
     response.headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
     record.write(200)

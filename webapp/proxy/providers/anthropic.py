@@ -16,6 +16,7 @@ class AnthropicProvider(Provider):
     name = "anthropic"
     default_api_base = "https://api.anthropic.com"
     stream_passthrough = False
+    response_passthrough = False
 
     def url(self, target: Target, operation: str) -> str:
         if operation != "chat":

@@ -33,6 +33,8 @@ class Provider:
     requires_api_base = False
     # the upstream already speaks OpenAI's SSE: relay its bytes untouched
     stream_passthrough = True
+    # the upstream's JSON answer is already OpenAI's: relay its bytes untouched
+    response_passthrough = True
 
     def base(self, target: Target) -> str:
         return (target.api_base or self.default_api_base).rstrip("/")
