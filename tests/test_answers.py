@@ -55,3 +55,21 @@ def test_api_calls_ignore_the_dashboard_session(world, as_user, seed, upstream):
     assert "Cookie" not in response.headers.get("Vary", "")
     # the dashboard's own pages still read it
     assert "Cookie" in dashboard.get("/ui/").headers.get("Vary", "")
+
+
+def test_odd_model_names_are_logged_without_losing_the_batch(app, client, seed, upstream):
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import RequestLogEntry
+
+    team_id = seed.team()
+    key = seed.key(team_id)
+    seed.model(key, team_id, upstream.url)
+    statuses = [client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                            json={"model": model, "messages": [{"role": "user", "content": "hi"}]}
+                            ).status_code for model in ("x" * 5000, "nul\x00name", "my-team-model")]
+    assert statuses == [400, 400, 200]
+    assert app.extensions["teamgate.request_log"].flush() == 2
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(RequestLogEntry)) == 2

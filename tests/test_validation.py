@@ -163,3 +163,14 @@ def test_team_info_errors(client, seed):
     assert team_id == "fixed-id"
     taken = client.post("/team/new", headers=ADMIN, json={"team_id": "fixed-id"})
     assert_400(taken, "team_id", "already exists")
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(app, client, team):
+    team_id, key = team
+    payload = body(team_id)
+    payload["model_name"] = "bad\x00name"
+    before = stored_counts(app)
+    assert_400(client.post("/model/new", json=payload, headers=bearer(key)), "model_name", "NUL")
+    assert stored_counts(app) == before
+    assert_400(client.post("/team/new", json={"team_alias": "a\x00"}, headers=ADMIN),
+               "team_alias", "NUL")

@@ -16,7 +16,7 @@ from webapp.services import limits, resolver
 from webapp.services.cache import routing_cache
 from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
-from webapp.services.validation import json_body
+from webapp.services.validation import json_body, refuse_nul
 
 REFUSED_FIELDS = ("api_key", "api_base", "base_url", "api_version", "custom_llm_provider",
                   "extra_headers", "organization", "azure_ad_token", "aws_secret_access_key")
@@ -64,6 +64,7 @@ def _checked_body(operation: str) -> dict:
                             f"accepted in a call: {', '.join(refused)}.", param=refused[0])
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise APIError(400, "Missing required field: model.", param="model")
+    refuse_nul(body["model"], "model")
     if operation == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:

@@ -6,12 +6,14 @@ import queue
 import threading
 
 from flask import current_app
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
 
 log = logging.getLogger(__name__)
 BATCH = 500
+MODEL_NAME_LENGTH = RequestLogEntry.__table__.c.public_model.type.length
 
 
 class RequestLogWriter:
@@ -25,6 +27,9 @@ class RequestLogWriter:
         atexit.register(self.flush)
 
     def add(self, **row):
+        # the model name is the caller's text: make it fit its column on every database
+        if row.get("public_model"):
+            row["public_model"] = row["public_model"].replace("\x00", "")[:MODEL_NAME_LENGTH]
         self._queue.put(row)
         if self._thread is None:
             self._start()
@@ -63,11 +68,25 @@ class RequestLogWriter:
                     db.session.execute(db.insert(RequestLogEntry), batch)
                     db.session.commit()
                     return
-                except Exception:  # a busy database must not lose rows: back off and retry
+                except OperationalError as exc:  # busy or away: back off and retry
                     db.session.rollback()
-                    log.warning("request log write failed, attempt %d", attempt + 1)
+                    log.warning("request log write failed (%s), attempt %d",
+                                exc.__class__.__name__, attempt + 1)
                     self._stopped.wait(0.2 * (attempt + 1))
+                except DatabaseError:
+                    # a row the database refuses must not take the rest of its batch with it
+                    db.session.rollback()
+                    return self._write_one_by_one(batch)
             log.error("request log: %d rows could not be written", len(batch))
+
+    def _write_one_by_one(self, batch: list[dict]):
+        for row in batch:
+            try:
+                db.session.execute(db.insert(RequestLogEntry), [row])
+                db.session.commit()
+            except DatabaseError as exc:
+                db.session.rollback()
+                log.error("request log: a row was refused (%s)", exc.__class__.__name__)
 
     def stop(self):
         self._stopped.set()

@@ -74,6 +74,27 @@ def _describe(error) -> tuple[str, str | None]:
     return f"{where or 'The body'} is not valid.", where
 
 
+def _nul_path(value, path=()) -> str | None:
+    """Where a NUL character hides in a body (no database stores it in text), if anywhere."""
+    if isinstance(value, str):
+        return ".".join(map(str, path)) or "body" if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return ".".join(map(str, (*path, key.replace("\x00", ""))))
+        found = _nul_path(item, (*path, key))
+        if found:
+            return found
+    return None
+
+
+def refuse_nul(value, param: str | None = None):
+    where = _nul_path(value)
+    if where:
+        raise APIError(400, f"{param or where} contains a NUL character.", param=param or where)
+
+
 def validate(body: dict, schema: dict) -> dict:
     validator = Draft202012Validator(schema)
     error = next(iter(sorted(validator.iter_errors(body), key=lambda e: len(e.absolute_path))),
@@ -81,4 +102,5 @@ def validate(body: dict, schema: dict) -> dict:
     if error is not None:
         message, param = _describe(error)
         raise APIError(400, message, param=param)
+    refuse_nul(body)
     return body
