@@ -174,3 +174,13 @@ def test_nul_characters_are_refused_before_they_reach_the_database(app, client, 
     assert stored_counts(app) == before
     assert_400(client.post("/team/new", json={"team_alias": "a\x00"}, headers=ADMIN),
                "team_alias", "NUL")
+
+
+def test_values_the_database_cannot_look_up_are_a_400(client, team):
+    _, key = team
+    response = client.get("/model/info?litellm_model_id=bad%00id", headers=bearer(key))
+    assert response.status_code in (200, 400)  # SQLite finds nothing; PostgreSQL refuses NUL
+    if response.status_code == 400:
+        assert response.json["error"]["type"] == "invalid_request_error"
+    else:
+        assert response.json["data"] == []

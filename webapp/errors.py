@@ -3,8 +3,10 @@ import logging
 import uuid
 
 from flask import jsonify, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ def init_app(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(DataError, handle_unstorable_value)
     app.register_error_handler(IntegrityError, handle_conflict)
 
 
@@ -106,3 +109,13 @@ def handle_database_unavailable(exc):
         return "The database is busy; try again in a moment.", 503, {"Retry-After": "1"}
     return APIError(503, "The database is unavailable or busy; retry shortly.",
                     headers={"Retry-After": "1"}).response()
+
+
+def handle_unstorable_value(exc):
+    """A value the database refuses as data (a NUL byte, an out-of-range number): the caller's."""
+    db.session.rollback()
+    log.info("value refused by the database: %s", exc.orig.__class__.__name__)
+    if is_dashboard_request():
+        return "A value contains characters or numbers that cannot be stored.", 400
+    return APIError(400, "A value in the request contains characters or numbers that cannot "
+                         "be stored or looked up.").response()
