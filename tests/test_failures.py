@@ -91,14 +91,14 @@ def test_failure_table(live, upstream, team_key, name, replies, status, error_ty
     assert len(upstream.received) - (0 if status == 200 else 1) == calls
 
 
-def test_connection_refused_is_502(client, seed):
+def test_connection_refused_is_502(live, client, seed):
     team_id = seed.team()
     key = seed.key(team_id)
     seed.model(key, team_id, f"http://127.0.0.1:{closed_port()}", max_retries=1)
-    response = client.post("/v1/chat/completions", headers=bearer(key), json={
-        "model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 502
-    assert response.json["error"]["type"] == "upstream_error"
+    with pytest.raises(openai.InternalServerError) as raised:
+        call(live, key)
+    assert raised.value.status_code == 502
+    assert raised.value.body.get("error", raised.value.body)["type"] == "upstream_error"
 
 
 def test_upstream_set_cookie_is_not_relayed(client, seed, upstream):

@@ -10,7 +10,7 @@ from tests.conftest import bearer
 from webapp.extensions import db
 from webapp.models import Deployment, RequestLogEntry
 
-DURATION = 8.0
+DURATION = 20.0
 THREADS = 8
 
 
