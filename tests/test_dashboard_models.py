@@ -16,6 +16,7 @@ def test_list_shows_upstream_url_masked_key_and_author(world, as_user, upstream)
             "?api-version=2023-12-01-preview") in body
     assert "sk-...1234" in body and "sk-provider-team-a-secret-1234" not in body
     assert "key:a-key" in body
+    assert '<td data-label="Upstream model">gpt-4o</td>' in body  # what goes upstream
     assert "b-secret-model" not in body
 
 

@@ -6,6 +6,7 @@ from webapp.dashboard.access import TEAM_MEMBER, access
 from webapp.dashboard.model_forms import ModelForm, upstream_url
 from webapp.dashboard.probe import draft_target, run
 from webapp.errors import APIError
+from webapp.proxy import providers
 from webapp.extensions import db
 from webapp.services import credentials, deployments, resolver, schemas
 from webapp.services.validation import validate
@@ -13,7 +14,8 @@ from webapp.services.validation import validate
 
 def model_rows(rows) -> list[dict]:
     return [{"row": row, "data": deployments.serialize(row, public=True),
-             "url": upstream_url(row.params)} for row in rows]
+             "url": upstream_url(row.params),
+             "upstream_model": providers.for_params(row.params)[1]} for row in rows]
 
 
 def model_form(team_id: str | None, editing: bool = False, formdata=None) -> ModelForm:
