@@ -143,3 +143,13 @@ def test_unknown_model_names_the_way_to_debug(client, seed, path):
     assert error["param"] == "model" and error["type"] == "invalid_request_error"
     assert f"GET /team/info?team_id={team_id}" in error["message"]
     assert "model=nope" in error["message"]
+
+
+def test_unknown_embedding_model_names_its_route(client, seed):
+    team_id = seed.team()
+    key = seed.key(team_id)
+    response = client.post("/v1/embeddings", headers=bearer(key),
+                           json={"model": "nope", "input": "hi"})
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith(
+        "/embeddings: Invalid model name passed in model=nope.")

@@ -77,17 +77,19 @@ def _checked_body(operation: str) -> dict:
     return body
 
 
-def _target(model: str) -> Target:
+def _target(operation: str, model: str) -> Target:
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
         team = g.principal.team_id or "<your team id>"
-        raise APIError(400, f"/chat/completions: Invalid model name passed in model={model}. "
+        raise APIError(400, f"{ROUTE_NAMES[operation]}: Invalid model name passed in "
+                            f"model={model}. "
                             f"Call /v1/models to view available models for your key, or GET "
                             f"/team/info?team_id={team} to check your team's model aliases.",
                        param="model")
     target = resolution.pick()
     if target.api_base:
-        # checked again at call time (DNS may have changed), remembered for a short while
+        # a refused api_base answers with the check's own message; the result is kept until the
+        # next routing change, and every new connection is checked again when it opens
         routing_cache().get(("egress", target.api_base),
                             lambda: check_api_base(target.api_base))
     return target
@@ -105,7 +107,7 @@ def handle(operation: str) -> Response:
     try:
         body = _checked_body(operation)
         record.public_model = body["model"]
-        target = _target(body["model"])
+        target = _target(operation, body["model"])
         record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True

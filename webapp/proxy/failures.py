@@ -64,8 +64,7 @@ def from_status(response: requests.Response, secret: str | None) -> APIError:
     if status in PASSED_THROUGH:
         return APIError(status, message or f"The upstream refused the request ({status}).",
                         error_type="invalid_request_error")
-    return APIError(400 if status < 500 else 502,
-                    f"The upstream refused the request ({status}): {message}")
+    return APIError(400, f"The upstream refused the request ({status}): {message}")
 
 
 def from_exception(exc: requests.RequestException) -> APIError:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from webapp.crypto import encrypt, mask
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Deployment, Team, TeamModelAlias
+from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
 from webapp.models.base import isoformat, new_id
 from webapp.proxy import providers
 from webapp.services import audit, credentials, egress, resolver
@@ -25,7 +25,7 @@ def serialize(row: Deployment, public: bool = False) -> dict:
     if row.api_key_masked:
         params["api_key"] = row.api_key_masked
     if row.credential_id:
-        credential = db.session.get(credentials.ProviderCredential, row.credential_id)
+        credential = db.session.get(ProviderCredential, row.credential_id)
         params["litellm_credential_name"] = credential.name
         params["api_key"] = credential.secret_masked
     info = {**row.model_info, "id": row.id, "team_id": row.team_id}

@@ -77,9 +77,13 @@ def _describe(error) -> tuple[str, str | None]:
 def _nul_path(value, path=()) -> str | None:
     """Where a NUL character hides in a body (no database stores it in text), if anywhere."""
     if isinstance(value, str):
-        return ".".join(map(str, path)) or "body" if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) \
-        if isinstance(value, list) else ()
+        return (".".join(map(str, path)) or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
     for key, item in items:
         if isinstance(key, str) and "\x00" in key:
             return ".".join(map(str, (*path, key.replace("\x00", ""))))
