@@ -6,7 +6,7 @@ from flask import Flask
 
 from webapp import commands, config, database, errors
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
-from webapp.proxy.forwarding import new_session
+from webapp.proxy.forwarding import new_client
 from webapp.services import cache, limits, request_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def register_extensions(app: Flask):
     cache.init_app(app)
     request_log.init_app(app)
     limits.init_app(app)
-    app.extensions["teamgate.http"] = new_session(pool_size=app.config["UPSTREAM_POOL_SIZE"])
+    app.extensions["teamgate.http"] = new_client(pool_size=app.config["UPSTREAM_POOL_SIZE"])
 
 
 def register_blueprints(app: Flask):

@@ -1,10 +1,9 @@
 """The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
 import json
 
-import requests
-
 from webapp.crypto import mask
 from webapp.errors import APIError
+from webapp.proxy import transport
 
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
@@ -18,7 +17,7 @@ def scrub(text: str, secret: str | None) -> str:
     return text
 
 
-def upstream_message(response: requests.Response, secret: str | None) -> str:
+def upstream_message(response: transport.Answer, secret: str | None) -> str:
     try:
         payload = response.json()
         error = payload.get("error", payload) if isinstance(payload, dict) else payload
@@ -29,24 +28,24 @@ def upstream_message(response: requests.Response, secret: str | None) -> str:
     return scrub(message.strip() or response.reason or "", secret)
 
 
-def retry_after(response: requests.Response) -> float | None:
+def retry_after(response: transport.Answer) -> float | None:
     try:
-        return float(response.headers.get("Retry-After", ""))
+        return float(response.headers.get("retry-after", ""))
     except ValueError:
         return None
 
 
-def is_retryable(response: requests.Response) -> bool:
-    if response.status_code not in RETRYABLE_STATUSES:
+def is_retryable(response: transport.Answer) -> bool:
+    if response.status not in RETRYABLE_STATUSES:
         return False
     wait = retry_after(response)
     if wait is None:
-        return response.status_code != 429
+        return response.status != 429
     return wait <= MAX_RETRY_AFTER
 
 
-def from_status(response: requests.Response, secret: str | None) -> APIError:
-    status = response.status_code
+def from_status(response: transport.Answer, secret: str | None) -> APIError:
+    status = response.status
     if 300 <= status < 400:
         return APIError(502, f"The upstream answered with a redirect ({status}); Teamgate does "
                              "not follow upstream redirects.")
@@ -55,8 +54,8 @@ def from_status(response: requests.Response, secret: str | None) -> APIError:
         return APIError(401, f"The provider refused the team's key ({status}): {message}",
                         error_type="authentication_error")
     if status == 429:
-        headers = {"Retry-After": response.headers["Retry-After"]} \
-            if "Retry-After" in response.headers else {}
+        headers = {"Retry-After": response.headers["retry-after"]} \
+            if "retry-after" in response.headers else {}
         return APIError(429, f"The provider is rate limiting this deployment: {message}",
                         headers=headers)
     if status >= 500:
@@ -67,16 +66,19 @@ def from_status(response: requests.Response, secret: str | None) -> APIError:
     return APIError(400, f"The upstream refused the request ({status}): {message}")
 
 
-def from_exception(exc: requests.RequestException) -> APIError:
-    if isinstance(exc, (requests.ConnectTimeout, requests.ReadTimeout)):
+def from_exception(exc: transport.TransportError) -> APIError:
+    if isinstance(exc, (transport.ConnectTimedOut, transport.ReadTimedOut)):
         return APIError(504, "The upstream did not answer in time.", error_type="timeout")
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, transport.TLSFailed):
         return APIError(502, "TLS handshake with the upstream failed.")
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, transport.BrokenAnswer):
         return APIError(502, "The upstream connection broke while sending its answer.")
+    if isinstance(exc, transport.InvalidRequest):
+        return APIError(502, f"Teamgate could not send the call: {exc}. Update the model's "
+                             "settings (api_key, organization).")
     return APIError(502, f"The upstream call failed ({exc.__class__.__name__}).")
 
 

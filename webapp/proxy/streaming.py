@@ -3,11 +3,9 @@ Status and headers are decided before the first byte; a failure after it becomes
 `data: {"error": ...}` event. Closing the generator (the client went away) closes the upstream."""
 import json
 
-import requests
-
 from webapp.crypto import mask
 from webapp.errors import APIError
-from webapp.proxy import failures
+from webapp.proxy import failures, transport
 from webapp.proxy.providers.base import Target
 
 DONE = b"data: [DONE]"
@@ -29,20 +27,16 @@ def _usage_from(chunk: bytes, record):
             record.completion_tokens = usage.get("completion_tokens")
 
 
-def _passthrough(response: requests.Response):
-    yield from response.iter_content(chunk_size=None)
-
-
-def _translated(response: requests.Response, target: Target):
-    for line in response.iter_lines():
+def _translated(response: transport.Answer, target: Target):
+    for line in response.lines():
         out = target.provider.translate_stream_line(line)
         if out is not None:
             yield out + b"\n\n"
 
 
-def relay(response: requests.Response, target: Target, record):
+def relay(response: transport.Answer, target: Target, record):
     status, error_type, tail = 200, None, b""
-    chunks = (_passthrough(response) if target.provider.stream_passthrough
+    chunks = (response.chunks() if target.provider.stream_passthrough
               else _translated(response, target))
     # a provider may echo the team's key in an error event: never relay it
     secret = target.api_key.encode() if target.api_key else None
@@ -56,7 +50,7 @@ def relay(response: requests.Response, target: Target, record):
             yield chunk
         if DONE not in tail:
             yield DONE + b"\n\n"
-    except requests.RequestException as exc:
+    except transport.TransportError as exc:
         error = failures.from_exception(exc)
         status, error_type = error.status, error.error_type
         yield _error_event(error)

@@ -8,9 +8,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from flask import current_app, has_app_context
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.util import connection
+from flask import current_app
 
 from webapp.errors import APIError
 
@@ -95,23 +93,18 @@ def permitted_addresses(host: str, port: int, setting: str) -> list | None:
     return addresses
 
 
-class CheckedConnection:
-    """Connects only to an address that passes the check at the moment of connecting."""
-
-    def _new_conn(self):
-        setting = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "") if has_app_context() \
-            else ""
-        addresses = permitted_addresses(self._dns_host, self.port, setting)
-        if addresses is None:
-            return super()._new_conn()
-        error = None
-        for address in addresses:
-            try:
-                return connection.create_connection(
-                    (str(address), self.port), self.timeout, source_address=self.source_address,
-                    socket_options=self.socket_options)
-            except socket.timeout as exc:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
-            except OSError as exc:
-                error = exc
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+def connect(host: str, port: int, timeout: float, setting: str) -> socket.socket:
+    """A socket connected to an address of `host` that passes the check at this moment, or an
+    APIError naming the setting; socket errors as the socket module raises them."""
+    addresses = permitted_addresses(host, port, setting)
+    if addresses is None:  # allowed by name, wherever it resolves to
+        return socket.create_connection((host, port), timeout)
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((str(address), port), timeout)
+        except socket.timeout:
+            raise
+        except OSError as exc:
+            error = exc
+    raise error

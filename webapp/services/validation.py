@@ -21,13 +21,18 @@ def _depth(value, limit: int, level: int = 1) -> bool:
     return True
 
 
+def _not_json(constant: str):
+    # Python's parser accepts NaN and Infinity; JSON has no such numbers
+    raise APIError(400, f"Malformed JSON body: {constant} is not a JSON number.")
+
+
 def json_body() -> dict:
     """The request body as a JSON object, or a 400 that says what is wrong with it."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise APIError(400, "The request body is empty; send a JSON object.")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
     except UnicodeDecodeError:
         raise APIError(400, "The request body is not UTF-8 text.") from None
     except RecursionError:  # the parser itself gives up on very deep nesting
