@@ -9,6 +9,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
+from webapp.errors import APIError
+
 CIPHERTEXT_PREFIX = "v1."
 
 
@@ -29,7 +31,10 @@ def new_secret() -> str:
 
 
 def _cipher(key: str | None) -> AESGCM:
-    key = key or current_app.config["TEAMGATE_ENCRYPTION_KEY"]
+    key = key or current_app.config.get("TEAMGATE_ENCRYPTION_KEY")
+    if not key:
+        raise APIError(503, "Teamgate has no encryption key: run `flask --app wsgi setup` (as "
+                            "`make run` does) or set TEAMGATE_ENCRYPTION_KEY.")
     raw = base64.urlsafe_b64decode(key.encode())
     return AESGCM(raw)
 

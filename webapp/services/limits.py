@@ -41,6 +41,8 @@ class Gate:
         now = time.time()
         window = int(now // 60)
         limited = [(kind, subject, limits) for kind, subject, limits in subjects if limits]
+        if not limited:  # most callers: nothing to count, no lock to take
+            return Ticket(self, [])
         with self._lock:
             for kind, subject, limits in limited:
                 rpm = limits.get("rpm_limit")

@@ -3,15 +3,20 @@ background thread inserts them in batches; the queue is drained at shutdown, so 
 
 Batches are small and frequent, and go to the driver's executemany with the columns' own bind
 processors instead of the ORM's bulk insert (a fifth of the CPU per row, bench/PROFILE.md
-section 7): under gevent the writer runs in the worker's event loop, and every millisecond it
-holds is a millisecond some call waits."""
+section 7). Under gevent the database work runs in gevent's pool of native threads, on an engine
+of its own: the driver waits for SQLite's write lock (held by another worker) or a WAL
+checkpoint without the GIL, where in the event loop it stalled every call of the worker."""
 import atexit
 import logging
 import queue
 import threading
 
+import gevent
 from flask import current_app
+from gevent import monkey
+from sqlalchemy import create_engine
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.pool import StaticPool
 
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
@@ -46,11 +51,20 @@ class _Insert:
         return rows
 
 
+def _off_the_loop(function, *args):
+    """Blocking database work where it cannot stall a gevent worker's event loop; under plain
+    threads the writer already has a thread of its own."""
+    if monkey.is_module_patched("threading"):
+        return gevent.get_hub().threadpool.apply(function, args)
+    return function(*args)
+
+
 class RequestLogWriter:
     def __init__(self, app, interval: float = 0.05):
         self.app = app
         self.interval = interval
         self._insert: _Insert | None = None
+        self._engine = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -109,10 +123,18 @@ class RequestLogWriter:
             log.error("request log: %d rows could not be written", len(batch))
 
     def _execute(self, batch: list[dict]):
-        if self._insert is None:
-            self._insert = _Insert(db.engine.dialect)
-        with db.engine.begin() as connection:
-            connection.exec_driver_sql(self._insert.sql, self._insert.parameters(batch))
+        if self._engine is None:
+            # one connection, used by one flush at a time: no pool whose locks would be shared
+            # between the event loop and a native thread
+            options = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+            self._engine = create_engine(db.engine.url, poolclass=StaticPool,
+                                         connect_args=options.get("connect_args", {}))
+            self._insert = _Insert(self._engine.dialect)
+        _off_the_loop(self._insert_batch, self._insert.parameters(batch))
+
+    def _insert_batch(self, parameters: list):
+        with self._engine.begin() as connection:
+            connection.exec_driver_sql(self._insert.sql, parameters)
 
     def _write_one_by_one(self, batch: list[dict]):
         for row in batch:
@@ -124,6 +146,8 @@ class RequestLogWriter:
     def stop(self):
         self._stopped.set()
         self.flush()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def writer():

@@ -1,0 +1,91 @@
+"""Teamgate as `make run` serves it (gunicorn, gunicorn.conf.py, gevent workers): calls answered
+under concurrent load, and after a graceful stop exactly one request-log row per call."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.conftest import bearer
+from tests.fake_upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLS, CONCURRENCY = 300, 12
+MASTER = "sk-master-served-test"
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_up(url: str):
+    for _ in range(200):
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("gunicorn did not start")
+
+
+def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path):
+    upstream = FakeUpstream()
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'teamgate.db'}"
+    env = {**os.environ, "DATABASE_URL": database, "TEAMGATE_INSTANCE_PATH": str(tmp_path),
+           "TEAMGATE_MASTER_KEY": MASTER, "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32",
+           "WORKERS": "2"}
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "flask"), "--app", "wsgi", "setup"], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
+    with open(tmp_path / "server.log", "w") as log:
+        server = subprocess.Popen([str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py",
+                                   "--bind", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(base + "/health/liveliness")
+        admin = bearer(MASTER)
+        team = requests.post(base + "/team/new", json={"team_alias": "served"},
+                             headers=admin).json()["team_id"]
+        key = requests.post(base + "/key/generate", json={"team_id": team},
+                            headers=admin).json()["key"]
+        created = requests.post(base + "/model/new", headers=bearer(key), json={
+            "model_name": "served-model", "model_info": {"team_id": team},
+            "litellm_params": {"model": "openai/gpt-4o", "api_base": upstream.url,
+                               "api_key": "sk-provider-served"}})
+        assert created.status_code == 200, created.text
+        body = {"model": "served-model", "messages": [{"role": "user", "content": "hi"}]}
+
+        def calls(n):
+            with requests.Session() as session:
+                return [session.post(base + "/v1/chat/completions", json=body,
+                                     headers=bearer(key), timeout=10).status_code
+                        for _ in range(n)]
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            statuses = [s for batch in pool.map(calls, [CALLS // CONCURRENCY] * CONCURRENCY)
+                        for s in batch]
+        assert statuses == [200] * CALLS
+    finally:
+        server.send_signal(signal.SIGTERM)  # graceful: worker_exit flushes the request log
+        server.wait(timeout=30)
+        upstream.close()
+    assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        logged = connection.execute(text(
+            "SELECT count(*), count(DISTINCT request_id) FROM request_log "
+            "WHERE route = '/chat/completions' AND status = 200")).one()
+    engine.dispose()
+    assert tuple(logged) == (CALLS, CALLS)
+    assert len(upstream.received) == CALLS
