@@ -31,3 +31,13 @@ def post_worker_init(worker):
     if worker_class == "gevent":
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1
+
+
+def post_request(worker, req, environ, resp):
+    """gevent switches greenlets only when a socket would block. A keep-alive client whose next
+    request is already waiting keeps its greenlet running from one request to the next while
+    the worker's other connections wait (health route at 32 connections: p50 0.6 ms, p90 590 ms).
+    Yielding after each request lets every ready connection take its turn."""
+    if worker_class == "gevent":
+        import gevent
+        gevent.sleep(0)
