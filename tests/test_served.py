@@ -1,5 +1,6 @@
-"""Teamgate as `make run` serves it (gunicorn, gunicorn.conf.py, gevent workers): calls answered
-under concurrent load, and after a graceful stop exactly one request-log row per call."""
+"""Teamgate as `make run` serves it (gunicorn, gunicorn.conf.py, gevent workers) on the suite's
+database (SQLite, or PostgreSQL in the second CI run): calls answered under concurrent load, and
+after a graceful stop exactly one request-log row per call."""
 import os
 import signal
 import subprocess
@@ -37,11 +38,10 @@ def wait_up(url: str):
     raise AssertionError("gunicorn did not start")
 
 
-def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path):
+def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
     upstream = FakeUpstream()
     port = free_port()
-    database = f"sqlite:///{tmp_path / 'teamgate.db'}"
-    env = {**os.environ, "DATABASE_URL": database, "TEAMGATE_INSTANCE_PATH": str(tmp_path),
+    env = {**os.environ, "DATABASE_URL": database_url, "TEAMGATE_INSTANCE_PATH": str(tmp_path),
            "TEAMGATE_MASTER_KEY": MASTER, "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32",
            "WORKERS": "2"}
     bin_dir = Path(sys.executable).parent
@@ -81,11 +81,12 @@ def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path):
         server.wait(timeout=30)
         upstream.close()
     assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
-    engine = create_engine(database)
+    engine = create_engine(database_url)
     with engine.connect() as connection:
         logged = connection.execute(text(
             "SELECT count(*), count(DISTINCT request_id) FROM request_log "
-            "WHERE route = '/chat/completions' AND status = 200")).one()
+            "WHERE team_id = :team AND route = '/chat/completions' AND status = 200"),
+            {"team": team}).one()
     engine.dispose()
     assert tuple(logged) == (CALLS, CALLS)
     assert len(upstream.received) == CALLS
