@@ -51,7 +51,11 @@ def main():
         upstream.stop()
     for name, spies in (("start", start), ("end", end)):
         print(f"=== {name} of the streams")
-        top([path for _, path in spies if path.exists()], limit=30)
+        files = [path for _, path in spies if path.exists()]
+        if files:
+            top(files, limit=30)
+        else:  # py-spy writes nothing when no thread ran in the window
+            print("no samples: the workers were idle")
 
 
 if __name__ == "__main__":
