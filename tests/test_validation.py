@@ -184,3 +184,15 @@ def test_values_the_database_cannot_look_up_are_a_400(client, team):
         assert response.json["error"]["type"] == "invalid_request_error"
     else:
         assert response.json["data"] == []
+
+
+def test_a_key_in_the_query_string_is_refused_even_beside_a_valid_header(client, seed, upstream):
+    team_id = seed.team()
+    key = seed.key(team_id)
+    seed.model(key, team_id, upstream.url)
+    body = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
+    for query, headers in ((f"?key={key}", {}), (f"?api_key={key}", bearer(key))):
+        response = client.post("/v1/chat/completions" + query, json=body, headers=headers)
+        assert response.status_code == 401
+        assert "never in the query string" in response.json["error"]["message"]
+    assert upstream.received == []
