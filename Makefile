@@ -2,8 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 PORT ?= 4000
-WORKERS ?= 2
-THREADS ?= 32
 
 .PHONY: run test bench clean
 
