@@ -162,6 +162,14 @@ class Seed:
         return response.json
 
 
+    def team_with_model(self, api_base: str, **params) -> tuple[str, str]:
+        """A new team, a key of it and its `my-team-model` on api_base: (team_id, key)."""
+        team_id = self.team()
+        key = self.key(team_id)
+        self.model(key, team_id, api_base, **params)
+        return team_id, key
+
+
 @pytest.fixture
 def seed(client):
     return Seed(client)

@@ -53,9 +53,7 @@ def test_team_parallel_limit_counts_open_streams(live, client, seed, upstream):
 
 
 def test_limits_follow_a_team_update(client, seed, upstream):
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, upstream.url)
+    team_id, key = seed.team_with_model(upstream.url)
     assert chat(client, key).status_code == 200
     client.post("/team/update", headers=ADMIN, json={"team_id": team_id, "rpm_limit": 1})
     assert [chat(client, key).status_code for _ in range(2)] == [200, 429]

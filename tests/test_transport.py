@@ -76,16 +76,9 @@ def keep_alive_answer() -> bytes:
             % len(BODY)) + BODY
 
 
-def registered(seed, url: str, **params) -> str:
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, url, **params)
-    return key
-
-
 def test_calls_share_one_kept_alive_connection(client, seed, scripted):
     upstream = scripted(keep_alive_answer())
-    key = registered(seed, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     for _ in range(5):
         response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
         assert response.status_code == 200 and response.data == BODY
@@ -98,7 +91,7 @@ def test_an_idle_connection_the_upstream_closed_is_replaced_without_a_second_req
     # keep-alive announced, then the connection closed after each answer (as an upstream's idle
     # timeout does): every call must reach the upstream exactly once, on a fresh connection
     upstream = scripted(keep_alive_answer(), close_after_answer=True)
-    key = registered(seed, upstream.url, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, max_retries=0)
     for _ in range(3):
         response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
         assert response.status_code == 200
@@ -109,7 +102,7 @@ def test_an_idle_connection_the_upstream_closed_is_replaced_without_a_second_req
 def test_an_answer_that_ends_with_the_connection_is_read_whole(client, seed, scripted):
     upstream = scripted(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + BODY,
                         close_after_answer=True)
-    key = registered(seed, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
     assert response.status_code == 200
     assert response.data == BODY
@@ -117,7 +110,7 @@ def test_an_answer_that_ends_with_the_connection_is_read_whole(client, seed, scr
 
 def test_a_garbled_status_line_is_a_502(client, seed, scripted):
     upstream = scripted(b"SSH-2.0-OpenSSH_9.6\r\n", close_after_answer=True)
-    key = registered(seed, upstream.url, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, max_retries=0)
     response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
     assert response.status_code == 502
     assert response.json["error"]["type"] == "upstream_error"

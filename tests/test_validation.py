@@ -139,9 +139,7 @@ def test_wrong_deleted_and_expired_keys_get_401(app, client, seed, upstream):
 
 
 def test_blocked_key_gets_401_at_once(client, seed, upstream):
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     assert chat(client, key).status_code == 200
     assert client.post("/key/update", headers=ADMIN,
                        json={"key": key, "blocked": True}).status_code == 200
@@ -187,9 +185,7 @@ def test_values_the_database_cannot_look_up_are_a_400(client, team):
 
 
 def test_a_key_in_the_query_string_is_refused_even_beside_a_valid_header(client, seed, upstream):
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     body = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
     for query, headers in ((f"?key={key}", {}), (f"?api_key={key}", bearer(key))):
         response = client.post("/v1/chat/completions" + query, json=body, headers=headers)
