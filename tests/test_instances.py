@@ -50,9 +50,7 @@ def test_a_model_added_through_one_instance_is_callable_through_another(instance
 
 def test_a_deleted_key_stops_working_on_every_instance(instances, upstream, seed):
     first, second = instances
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     assert chat(first, key).status_code == 200
     assert chat(second, key).status_code == 200  # both instances have the key cached
 
@@ -66,9 +64,7 @@ def test_a_deleted_key_stops_working_on_every_instance(instances, upstream, seed
 
 def test_a_blocked_key_stops_working_on_every_instance(instances, upstream, seed):
     first, second = instances
-    team_id = seed.team()
-    key = seed.key(team_id)
-    seed.model(key, team_id, upstream.url)
+    _, key = seed.team_with_model(upstream.url)
     assert chat(second, key).status_code == 200
 
     response = requests.post(first.url + "/key/update", json={"key": key, "blocked": True},
