@@ -3,8 +3,8 @@ that pass the egress check at the moment of connecting, each request written in 
 parsed by httptools (llhttp, the parser uvicorn uses). Redirects are never followed, no ambient
 proxy, .netrc or cookie ever applies.
 
-Why not `requests`: its adapter cost 380-600 us of CPU per call against this client's 45-100 us
-(bench/PROFILE.md, section 7), a quarter of everything a call costs. The sockets are the standard
+Why not `requests`: its adapter cost 600 us of CPU per call against this client's 64-102 us
+(bench/transport.py, bench/PROFILE.md section 7), about a third of what a call cost. The sockets are the standard
 library's, so the client is cooperative under gevent and thread-safe under threads alike."""
 import json
 import socket

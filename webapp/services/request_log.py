@@ -1,11 +1,12 @@
 """The request log, written off the response's critical path: rows are queued in memory and a
 background thread inserts them in batches; the queue is drained at shutdown, so none is lost.
 
-Batches go every 0.2 s to the driver's executemany with the columns' own bind processors instead
-of the ORM's bulk insert (a fifth of the CPU per row, bench/PROFILE.md section 7); every 0.05 s
-measured worse at c=1 p99, as a disturbance 20 times a second touches 2 % of calls at 1,000/s. Under gevent the database work runs in gevent's pool of native threads, on an engine
-of its own: the driver waits for SQLite's write lock (held by another worker) or a WAL
-checkpoint without the GIL, where in the event loop it stalled every call of the worker."""
+Batches go every 0.2 s to the driver's executemany with the columns' own bind processors, at
+under half the ORM bulk insert's cost per row (bench/PROFILE.md section 7); every 0.05 s measured
+worse at c=1 p99, as a disturbance 20 times a second touches 2 % of calls at 1,000/s. Under
+gevent the database work runs in gevent's pool of native threads on an engine of its own: the
+driver waits for SQLite's write lock (held by another worker) or a WAL checkpoint without the
+GIL, where in the event loop it stalled every call of the worker."""
 import atexit
 import logging
 import queue
