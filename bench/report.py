@@ -27,9 +27,6 @@ def _rows(r: dict) -> list[tuple]:
             return None
         return get(name, scenario, field) - get("direct", scenario, field)
 
-    def rss(name):
-        return max(r[name][s]["rss_mb"] for s in ("c1", "c32", "ttfb1", "ttfb32", "slow"))
-
     rows = [
         ("c=1 latency p50 (ms)", "c1", "p50_ms"), ("c=1 latency p99 (ms)", "c1", "p99_ms"),
     ]
@@ -41,6 +38,13 @@ def _rows(r: dict) -> list[tuple]:
         label = "**overhead** " + label.replace(" (ms)", " (ms, gateway − direct)")
         table.append((label, *[overhead(n, scenario, field) for n in names]))
     table += [
+        ("c=1 calls / errors", *[f"{get(n, 'c1', 'requests')} / {get(n, 'c1', 'errors')}"
+                                 for n in names]),
+        ("c=1 by wrk: latency p50 / p99 (ms)",
+         *[f"{_f(get(n, 'c1wrk', 'p50_ms'))} / {_f(get(n, 'c1wrk', 'p99_ms'))}" for n in names]),
+        ("c=1 by wrk: overhead p50 / p99 (ms)",
+         *[f"{_f(overhead(n, 'c1wrk', 'p50_ms'))} / {_f(overhead(n, 'c1wrk', 'p99_ms'))}"
+           for n in names]),
         ("c=32 throughput (req/s)", *[get(n, "c32", "rps") for n in names]),
         ("c=32 errors (incl. non-2xx)", *[get(n, "c32", "errors") for n in names]),
         ("c=32 latency p99 (ms)", *[get(n, "c32", "p99_ms") for n in names]),
@@ -55,7 +59,7 @@ def _rows(r: dict) -> list[tuple]:
         ("… meanwhile a dashboard page (logged in) max (ms)",
          *[get(n, "slow", "dashboard_max_ms") for n in names]),
         ("… failed probes", *[get(n, "slow", "probe_failed") for n in names]),
-        ("RSS of the process tree, max under load (MiB)", *[rss(n) for n in names]),
+        ("RSS of the process tree, max under load (MiB)", *[_rss(r, n) for n in names]),
         ("CPU share of the fake upstream at c=32", *[get(n, "c32", "cpu_upstream") for n in names]),
         ("CPU share of wrk at c=32", *[get(n, "c32", "cpu_loadgen") for n in names]),
         ("CPU share of the gateway at c=32", *[get(n, "c32", "cpu_gateway") for n in names]),
@@ -63,6 +67,10 @@ def _rows(r: dict) -> list[tuple]:
          *[get(n, "ttfb32", "cpu_loadgen") for n in names]),
     ]
     return names, table
+
+
+def _rss(r: dict, name: str) -> float:
+    return max(result["rss_mb"] for result in r[name].values() if "rss_mb" in result)
 
 
 def write_report(path, meta: dict, results: dict):
@@ -82,7 +90,9 @@ def write_report(path, meta: dict, results: dict):
     for row in table:
         cells = [row[0], *[_f(v) for v in row[1:]]]
         if has_both:
-            cells.append("" if row[0].startswith("CPU share") else _ratio(row[ti], row[li]))
+            numbers = all(isinstance(v, (int, float)) for v in (row[ti], row[li]))
+            skip = row[0].startswith("CPU share") or not numbers
+            cells.append("" if skip else _ratio(row[ti], row[li]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_acceptance(results)]
     path.write_text("\n".join(lines) + "\n")
@@ -92,8 +102,7 @@ def _acceptance(r: dict) -> list[str]:
     if "teamgate" not in r or "direct" not in r:
         return []
     t, d, l = r["teamgate"], r["direct"], r.get("litellm")
-    rss = {n: max(r[n][s]["rss_mb"] for s in ("c1", "c32", "ttfb1", "ttfb32", "slow"))
-           for n in r}
+    rss = {n: _rss(r, n) for n in r}
     checks = [
         ("overhead p50 at c=1 ≤ 1.5 ms", t["c1"]["p50_ms"] - d["c1"]["p50_ms"] <= 1.5,
          f"{t['c1']['p50_ms'] - d['c1']['p50_ms']:.2f} ms"),

@@ -117,15 +117,17 @@ def dashboard_login(base: str) -> str:
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 
 
-def start_teamgate(workdir: Path, api_base: str, log) -> Target:
-    env = teamgate_environment(workdir)
+def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.conf.py",
+                   env: dict | None = None) -> Target:
+    """`config` and `env` (added to the environment) let bench tools start it instrumented."""
+    env = {**teamgate_environment(workdir), **(env or {})}
     flask = str(Path(TEAMGATE_PYTHON).parent / "flask")
     subprocess.run([flask, "--app", "wsgi", "setup"], cwd=ROOT, env=env, check=True,
                    stdout=log, stderr=log)
     port = free_port()
     gunicorn = str(Path(TEAMGATE_PYTHON).parent / "gunicorn")
     process = subprocess.Popen(
-        [gunicorn, "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        [gunicorn, "--config", config, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/health/liveliness")
