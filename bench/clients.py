@@ -42,6 +42,7 @@ def main():
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     trace = Path(tempfile.mkdtemp(prefix="teamgate-trace-"))
+    (BENCH / "out").mkdir(exist_ok=True)
     log = open(BENCH / "out" / "clients-servers.log", "w")
     upstream = start_upstream(sys.executable, 1)
     teamgate = start_teamgate(Path(tempfile.mkdtemp()), upstream.extra["api_base"], log,

@@ -84,7 +84,11 @@ def write_report(path, meta: dict, results: dict):
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every scenario "
              f"against every target in turn. CPU shares are of the whole machine (1.0 = all "
              f"cores); in the direct column the gateway is the fake upstream itself. The machine's 2 "
-             f"vCPUs are shared with other work, so compare within one run.", "",
+             f"vCPUs are shared with other work, so compare within one run.",
+             "- c=1 latency comes from the asyncio client (`load.py latency`, one kept-alive "
+             "connection); wrk's figures at c=1 are in their own rows: their p99 exceeds the "
+             "gaps between the answers Teamgate sent (`clients.py`, PROFILE.md section 8). "
+             "Throughput at c=32 comes from wrk.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ti, li = (names.index("teamgate") + 1, names.index("litellm") + 1) if has_both else (0, 0)
     for row in table:
