@@ -1,8 +1,11 @@
 """Teamgate as `make run` serves it (gunicorn, gunicorn.conf.py, gevent workers) on the suite's
 database (SQLite, or PostgreSQL in the second CI run): calls answered under concurrent load, and
 after a graceful stop exactly one request-log row per call."""
+import contextlib
 import os
+import re
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -18,6 +21,7 @@ from tests.fake_upstream import FakeUpstream
 ROOT = Path(__file__).resolve().parent.parent
 CALLS, CONCURRENCY = 300, 12
 MASTER = "sk-master-served-test"
+BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -38,22 +42,33 @@ def wait_up(url: str):
     raise AssertionError("gunicorn did not start")
 
 
-def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
-    upstream = FakeUpstream()
+@contextlib.contextmanager
+def served(tmp_path, database_url, workers: int):
+    """gunicorn with gunicorn.conf.py on the suite's database; yields its base URL and the
+    environment it runs in, and stops it gracefully (worker_exit flushes the request log)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "TEAMGATE_INSTANCE_PATH": str(tmp_path),
            "TEAMGATE_MASTER_KEY": MASTER, "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32",
-           "WORKERS": "2"}
-    bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "flask"), "--app", "wsgi", "setup"], cwd=ROOT,
+           "WORKERS": str(workers)}
+    subprocess.run([str(BIN / "flask"), "--app", "wsgi", "setup"], cwd=ROOT,
                    env=env, check=True, capture_output=True)
     with open(tmp_path / "server.log", "w") as log:
-        server = subprocess.Popen([str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py",
+        server = subprocess.Popen([str(BIN / "gunicorn"), "--config", "gunicorn.conf.py",
                                    "--bind", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_up(base + "/health/liveliness")
+        yield base, env
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
+
+
+def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
+    upstream = FakeUpstream()
+    with served(tmp_path, database_url, workers=2) as (base, _), contextlib.closing(upstream):
         admin = bearer(MASTER)
         team = requests.post(base + "/team/new", json={"team_alias": "served"},
                              headers=admin).json()["team_id"]
@@ -76,11 +91,6 @@ def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
             statuses = [s for batch in pool.map(calls, [CALLS // CONCURRENCY] * CONCURRENCY)
                         for s in batch]
         assert statuses == [200] * CALLS
-    finally:
-        server.send_signal(signal.SIGTERM)  # graceful: worker_exit flushes the request log
-        server.wait(timeout=30)
-        upstream.close()
-    assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
     engine = create_engine(database_url)
     with engine.connect() as connection:
         logged = connection.execute(text(
@@ -90,3 +100,35 @@ def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
     engine.dispose()
     assert tuple(logged) == (CALLS, CALLS)
     assert len(upstream.received) == CALLS
+
+
+def test_a_login_does_not_hold_up_the_other_calls_of_its_worker(tmp_path, database_url):
+    """Checking a password is ~0.2 s of argon2; done in the event loop it held up every call of
+    that worker until it ended. One worker here, so the login and the probes share its loop:
+    health probes sent one after another while the login is checked keep being answered."""
+    with served(tmp_path, database_url, workers=1) as (base, env):
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "create-user", "ops@example.com",
+                        "--password", "a-long-password-1"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        session = requests.Session()
+        page = session.get(base + "/ui/login", timeout=10).text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        login = {}
+
+        def log_in():
+            login["response"] = session.post(base + "/ui/login", timeout=30, data={
+                "csrf_token": token, "email": "ops@example.com",
+                "password": "a-long-password-1"}, allow_redirects=False)
+
+        thread = threading.Thread(target=log_in)
+        answered_meanwhile = 0
+        with requests.Session() as probes:
+            thread.start()
+            while thread.is_alive():
+                answered = probes.get(base + "/health/liveliness", timeout=10).status_code == 200
+                answered_meanwhile += answered and thread.is_alive()
+        thread.join()
+    assert login["response"].status_code == 302
+    assert login["response"].headers["Location"].endswith("/ui/")
+    # held up by the password check, at most the probes before it began would be answered
+    assert answered_meanwhile >= 8, answered_meanwhile

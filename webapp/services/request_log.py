@@ -12,13 +12,12 @@ import logging
 import queue
 import threading
 
-import gevent
 from flask import current_app
-from gevent import monkey
 from sqlalchemy import create_engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from webapp.blocking import off_the_loop
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
 from webapp.models.base import utcnow
@@ -50,14 +49,6 @@ class _Insert:
                     values[name] = process(values[name])
             rows.append(tuple(values[name] for name in self.order) if self.order else values)
         return rows
-
-
-def _off_the_loop(function, *args):
-    """Blocking database work where it cannot stall a gevent worker's event loop; under plain
-    threads the writer already has a thread of its own."""
-    if monkey.is_module_patched("threading"):
-        return gevent.get_hub().threadpool.apply(function, args)
-    return function(*args)
 
 
 class RequestLogWriter:
@@ -131,7 +122,7 @@ class RequestLogWriter:
             self._engine = create_engine(db.engine.url, poolclass=StaticPool,
                                          connect_args=options.get("connect_args", {}))
             self._insert = _Insert(self._engine.dialect)
-        _off_the_loop(self._insert_batch, self._insert.parameters(batch))
+        off_the_loop(self._insert_batch, self._insert.parameters(batch))
 
     def _insert_batch(self, parameters: list):
         with self._engine.begin() as connection:

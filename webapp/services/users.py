@@ -1,8 +1,11 @@
 """Dashboard users: creation, password hashing (argon2id) and lookup."""
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
+from webapp.blocking import off_the_loop
 from webapp.crypto import new_secret
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -11,7 +14,21 @@ from webapp.models.base import new_id
 from webapp.services import audit
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory profile
+# one hash takes ~180 ms of both cores and 64 MiB: in the event loop it stalled every call of the
+# worker for that long (bench/PROFILE.md section 9); at most two at once per process bound the
+# memory a burst of logins can take
+_hashing = threading.BoundedSemaphore(2)
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return off_the_loop(_hasher.hash, password)
+
+
+def _verify(password_hash: str, password: str):
+    with _hashing:
+        off_the_loop(_hasher.verify, password_hash, password)
 
 
 def find(user_id: str | None, email: str | None) -> User | None:
@@ -39,7 +56,7 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise APIError(400, f"A user with email {email} already exists.", param="email")
     user = User(id=new_id(), email=email, is_admin=is_admin,
-                password_hash=_hasher.hash(password) if password else NO_PASSWORD)
+                password_hash=_hash(password) if password else NO_PASSWORD)
     db.session.add(user)
     db.session.flush()
     audit.record(principal, "user.create", "user", user.email, None,
@@ -48,7 +65,7 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
 
 
 def set_password(user: User, password: str):
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hash(password)
     user.session_token = new_id()
 
 
@@ -62,10 +79,10 @@ def one_time_password(user: User) -> str:
 def authenticate(email: str, password: str) -> User | None:
     user = find(None, email)
     if user is None or user.password_hash == NO_PASSWORD:
-        _hasher.hash(password)  # same work whether or not the user exists
+        _hash(password)  # same work whether or not the user exists
         return None
     try:
-        _hasher.verify(user.password_hash, password)
+        _verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     return user
