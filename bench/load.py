@@ -70,7 +70,7 @@ async def latency(args, headers) -> dict:
     args.seconds and args.requests: each call's time from the first byte written to the last
     byte of the answer read. Plain asyncio streams rather than aiohttp, whose own cost per call
     (about 0.2 ms here) would sit in both columns. wrk is not used for this: at concurrency 1
-    its p99 came out two to three times the longest gaps between the answers Teamgate sent in
+    its p99 came out 1.7 to 2.5 times the p99 of the gaps between the answers Teamgate sent in
     the same window (bench/clients.py, PROFILE.md section 8)."""
     parts = urlsplit(args.url)
     body = chat_body(args.model, False)

@@ -106,11 +106,11 @@ def test_a_login_does_not_hold_up_the_other_calls_of_its_worker(tmp_path, databa
     """Checking a password is ~0.2 s of argon2; done in the event loop it held up every call of
     that worker until it ended. One worker here, so the login and the probes share its loop:
     health probes sent one after another while the login is checked keep being answered."""
-    with served(tmp_path, database_url, workers=1) as (base, env):
+    with served(tmp_path, database_url, workers=1) as (base, env), \
+            requests.Session() as session, requests.Session() as probes:
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "create-user", "ops@example.com",
                         "--password", "a-long-password-1"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
-        session = requests.Session()
         page = session.get(base + "/ui/login", timeout=10).text
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
         login = {}
@@ -122,11 +122,10 @@ def test_a_login_does_not_hold_up_the_other_calls_of_its_worker(tmp_path, databa
 
         thread = threading.Thread(target=log_in)
         answered_meanwhile = 0
-        with requests.Session() as probes:
-            thread.start()
-            while thread.is_alive():
-                answered = probes.get(base + "/health/liveliness", timeout=10).status_code == 200
-                answered_meanwhile += answered and thread.is_alive()
+        thread.start()
+        while thread.is_alive():
+            answered = probes.get(base + "/health/liveliness", timeout=10).status_code == 200
+            answered_meanwhile += answered and thread.is_alive()
         thread.join()
     assert login["response"].status_code == 302
     assert login["response"].headers["Location"].endswith("/ui/")
