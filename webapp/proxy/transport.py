@@ -4,8 +4,9 @@ parsed by httptools (llhttp, the parser uvicorn uses). Redirects are never follo
 proxy, .netrc or cookie ever applies.
 
 Why not `requests`: its adapter cost 600 us of CPU per call against this client's 64-102 us
-(bench/transport.py, bench/PROFILE.md section 7), about a third of what a call cost. The sockets are the standard
-library's, so the client is cooperative under gevent and thread-safe under threads alike."""
+(bench/transport.py, bench/PROFILE.md section 7), about a third of what a call cost. The sockets
+are the standard library's, so the client is cooperative under gevent and thread-safe under
+threads alike."""
 import json
 import socket
 import ssl

@@ -21,14 +21,9 @@ _hashing = threading.BoundedSemaphore(2)
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
 
 
-def _hash(password: str) -> str:
+def _argon2(function, *args):
     with _hashing:
-        return off_the_loop(_hasher.hash, password)
-
-
-def _verify(password_hash: str, password: str):
-    with _hashing:
-        off_the_loop(_hasher.verify, password_hash, password)
+        return off_the_loop(function, *args)
 
 
 def find(user_id: str | None, email: str | None) -> User | None:
@@ -56,7 +51,7 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise APIError(400, f"A user with email {email} already exists.", param="email")
     user = User(id=new_id(), email=email, is_admin=is_admin,
-                password_hash=_hash(password) if password else NO_PASSWORD)
+                password_hash=_argon2(_hasher.hash, password) if password else NO_PASSWORD)
     db.session.add(user)
     db.session.flush()
     audit.record(principal, "user.create", "user", user.email, None,
@@ -65,7 +60,7 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
 
 
 def set_password(user: User, password: str):
-    user.password_hash = _hash(password)
+    user.password_hash = _argon2(_hasher.hash, password)
     user.session_token = new_id()
 
 
@@ -79,10 +74,10 @@ def one_time_password(user: User) -> str:
 def authenticate(email: str, password: str) -> User | None:
     user = find(None, email)
     if user is None or user.password_hash == NO_PASSWORD:
-        _hash(password)  # same work whether or not the user exists
+        _argon2(_hasher.hash, password)  # same work whether or not the user exists
         return None
     try:
-        _verify(user.password_hash, password)
+        _argon2(_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     return user
