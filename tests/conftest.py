@@ -1,7 +1,6 @@
 """Fixtures: a migrated database (SQLite, or PostgreSQL when TEAMGATE_TEST_DATABASE_URL is set),
 the app and its clients, a live Teamgate on 127.0.0.1, fake upstreams, and seed factories."""
 import os
-import threading
 
 import pytest
 from flask_migrate import upgrade
@@ -9,11 +8,12 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from tests.fake_upstream import FakeUpstream
+from tests.serving import Serving
 from webapp import create_app
 from webapp.crypto import new_encryption_key
 from webapp.extensions import db
 
-pytest_plugins = ["tests.offline", "tests.canaries"]
+pytest_plugins = ["tests.offline", "tests.canaries", "tests.dashboard_support"]
 
 # Canary secrets: every one must stay out of responses, logs and plaintext columns.
 MASTER_KEY = "sk-master-canary-7f3a9c1e5b2d4680aa"
@@ -21,8 +21,8 @@ ENCRYPTION_KEY = new_encryption_key()
 AMBIENT_OPENAI_KEY = "sk-ambient-canary-should-never-be-sent-0000"
 os.environ["OPENAI_API_KEY"] = AMBIENT_OPENAI_KEY
 
-TABLES = ("request_log", "audit_log", "memberships", "virtual_keys", "deployments",
-          "provider_credentials", "team_model_aliases", "users", "teams")
+# the routing counter survives between tests; every other table starts empty
+KEPT_TABLES = ("change_counter",)
 
 
 def _database_url(tmp_path_factory) -> str:
@@ -72,8 +72,9 @@ def make_app(database_url):
 def app(make_app):
     app = make_app()
     with app.app_context():
-        for table in TABLES:
-            db.session.execute(text(f"DELETE FROM {table}"))
+        for table in reversed(db.metadata.sorted_tables):  # children before their parents
+            if table.name not in KEPT_TABLES:
+                db.session.execute(table.delete())
         db.session.commit()
     return app
 
@@ -88,20 +89,14 @@ def runner(app):
     return app.test_cli_runner()
 
 
-class LiveServer:
+class LiveServer(Serving):
     def __init__(self, app):
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(make_server("127.0.0.1", 0, app, threaded=True))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

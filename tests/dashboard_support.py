@@ -1,5 +1,6 @@
-"""Dashboard test support: two teams with users of every role, and a test client that logs in
-and sends the CSRF token the way the dashboard's script does."""
+"""Dashboard fixtures, loaded as a pytest plugin by conftest.py: two teams with users of every
+role, and a test client that logs in and sends the CSRF token the way the dashboard's script
+does."""
 import functools
 import re
 from dataclasses import dataclass

@@ -3,10 +3,11 @@
 Tests program its answers with `reply(...)` and read what it received from `requests`."""
 import json
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.serving import Serving
 
 
 @dataclass
@@ -54,8 +55,7 @@ class FakeUpstream:
         self.closed_streams = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serving = Serving(self.server)
 
     @property
     def url(self) -> str:
@@ -66,8 +66,7 @@ class FakeUpstream:
         self.replies.extend(replies)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.stop()
 
     def _next(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default

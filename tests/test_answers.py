@@ -3,7 +3,6 @@ counted in the request log, and never touched by the dashboard's session cookie.
 from sqlalchemy import select
 
 from tests.conftest import bearer
-from tests.dashboard_support import as_user, world  # noqa: F401
 from tests.fake_upstream import Reply
 from webapp.extensions import db
 from webapp.models import RequestLogEntry

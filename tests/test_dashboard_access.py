@@ -2,7 +2,6 @@
 user of another team, and a logged-out visitor. Every route declares its access level."""
 import pytest
 
-from tests.dashboard_support import as_user, world  # noqa: F401
 
 # method, path, level, safe: whether a permitted caller may send it empty without changing data
 ROUTES = [

@@ -1,7 +1,6 @@
 """The site admin's pages: teams, users with one-time passwords, global models."""
 from sqlalchemy import select
 
-from tests.dashboard_support import as_user, world  # noqa: F401
 from webapp.extensions import db
 from webapp.models import Deployment, Membership, Team, User
 

@@ -1,5 +1,5 @@
 """Logging in and out, replayed cookies, the login rate limit, CSRF and security headers."""
-from tests.dashboard_support import PASSWORD, DashClient, as_user, world  # noqa: F401
+from tests.dashboard_support import PASSWORD, DashClient
 
 
 def test_root_redirects_to_the_dashboard(client):

@@ -1,7 +1,6 @@
 """A team's models in the dashboard: list, register, edit, delete, test; errors beside fields."""
 from sqlalchemy import select
 
-from tests.dashboard_support import as_user, world  # noqa: F401
 from webapp.extensions import db
 from webapp.models import Deployment
 

@@ -5,7 +5,6 @@ import re
 import openai
 import pytest
 
-from tests.dashboard_support import as_user, world  # noqa: F401
 from tests.fake_upstream import Reply, chunk
 from webapp.extensions import db
 from webapp.models import ProviderCredential
