@@ -7,7 +7,7 @@ from flask import Flask
 
 from tests.conftest import ADMIN, bearer
 from webapp.auth import access
-from webapp.dashboard.access import LEVELS as DASHBOARD_LEVELS
+from webapp.auth.dashboard_access import LEVELS as DASHBOARD_LEVELS
 from webapp.openapi import JSON_BLUEPRINTS
 
 DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)

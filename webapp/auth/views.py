@@ -6,7 +6,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from webapp.auth.sessions import throttle
-from webapp.dashboard.access import access
+from webapp.auth.dashboard_access import access
 from webapp.extensions import db
 from webapp.models.base import new_id
 from webapp.services import users

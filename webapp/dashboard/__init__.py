@@ -1,7 +1,7 @@
 """The browser dashboard: HTMX pages over the same services as the JSON API, under /ui."""
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from webapp.dashboard.access import PUBLIC, access
+from webapp.auth.dashboard_access import PUBLIC, access
 from webapp.errors import APIError
 
 bp = Blueprint("dashboard", __name__, url_prefix="/ui")

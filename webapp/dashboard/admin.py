@@ -6,7 +6,7 @@ from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringF
 from wtforms.validators import DataRequired, Length
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import SITE_ADMIN, access
+from webapp.auth.dashboard_access import SITE_ADMIN, access
 from webapp.dashboard.members import ROLES
 from webapp.dashboard.models import model_form, model_rows, save
 from webapp.errors import APIError

@@ -5,11 +5,11 @@ from sqlalchemy import select
 
 from webapp.auth.principal import Principal
 from webapp.dashboard import bp
-from webapp.dashboard.access import TEAM_MEMBER, access
+from webapp.auth.dashboard_access import TEAM_MEMBER, access
 from webapp.dashboard.models import model_rows
 from webapp.extensions import db
-from webapp.models import Deployment, RequestLogEntry, VirtualKey
-from webapp.services import deployments, resolver, teams
+from webapp.models import Deployment, VirtualKey
+from webapp.services import deployments, resolver, teams, usage
 
 REASONS = {
     resolver.NOT_FOUND: "No model of this team and no global model the team may use has this "
@@ -27,13 +27,6 @@ def _team_keys(team_id: str) -> list[VirtualKey]:
                                    .order_by(VirtualKey.created_at)))
 
 
-def _last_failure(deployment_id: str) -> RequestLogEntry | None:
-    last = db.session.scalar(select(RequestLogEntry).where(
-        RequestLogEntry.deployment_id == deployment_id).order_by(RequestLogEntry.id.desc())
-        .limit(1))
-    return last if last is not None and last.status >= 400 else None
-
-
 def explain(team_id: str, name: str, key: VirtualKey | None) -> dict:
     caller = Principal(kind="team_key", actor="resolver", team_id=team_id,
                        key_models=tuple(key.models or ()) if key else ())
@@ -45,7 +38,7 @@ def explain(team_id: str, name: str, key: VirtualKey | None) -> dict:
                 "how": resolution.how}
     rows = [db.session.get(Deployment, d) for d in resolution.deployments]
     return {"ok": True, "how": HOW[resolution.how], "models": model_rows(rows),
-            "failures": {r.id: _last_failure(r.id) for r in rows}}
+            "failures": {r.id: usage.last_failure(r.id) for r in rows}}
 
 
 @bp.get("/teams/<team_id>/aliases")

@@ -4,7 +4,7 @@ from flask import g, render_template, request
 from sqlalchemy import select
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import SITE_ADMIN, TEAM_ADMIN, access
+from webapp.auth.dashboard_access import SITE_ADMIN, TEAM_ADMIN, access
 from webapp.extensions import db
 from webapp.models import AuditEntry
 

@@ -5,7 +5,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import TEAM_MEMBER, access
+from webapp.auth.dashboard_access import TEAM_MEMBER, access
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.services import credentials

@@ -2,7 +2,7 @@
 from flask import g, render_template
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import USER, access
+from webapp.auth.dashboard_access import USER, access
 from webapp.services import teams
 
 

@@ -5,7 +5,7 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional, Regexp
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import TEAM_ADMIN, access
+from webapp.auth.dashboard_access import TEAM_ADMIN, access
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.services import keys

@@ -2,7 +2,7 @@
 from flask import g, redirect, render_template, request, url_for
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import TEAM_MEMBER, access
+from webapp.auth.dashboard_access import TEAM_MEMBER, access
 from webapp.dashboard.model_forms import ModelForm, upstream_url
 from webapp.dashboard.probe import draft_target, run
 from webapp.errors import APIError

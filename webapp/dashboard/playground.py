@@ -3,7 +3,7 @@ answer streams back to a small script as server-sent events."""
 from flask import g, render_template
 
 from webapp.dashboard import bp
-from webapp.dashboard.access import TEAM_MEMBER, access
+from webapp.auth.dashboard_access import TEAM_MEMBER, access
 from webapp.proxy import calls
 from webapp.services import resolver
 
