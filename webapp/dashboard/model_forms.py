@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from webapp.proxy import providers
-from webapp.proxy.providers.base import Target
+from webapp import providers
+from webapp.providers.base import Target
 
 PROVIDERS = [SelectChoice("openai", "OpenAI or OpenAI-compatible"),
              SelectChoice("azure", "Azure OpenAI"), SelectChoice("anthropic", "Anthropic")]

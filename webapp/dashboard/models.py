@@ -6,7 +6,7 @@ from webapp.auth.dashboard_access import TEAM_MEMBER, access
 from webapp.dashboard.model_forms import ModelForm, upstream_url
 from webapp.dashboard.probe import draft_target, run
 from webapp.errors import APIError
-from webapp.proxy import providers
+from webapp import providers
 from webapp.extensions import db
 from webapp.services import credentials, deployments, resolver, schemas
 from webapp.services.validation import validate

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, providers
+from webapp import providers
+from webapp.proxy import forwarding
 from webapp.proxy.failures import invalid_body
-from webapp.proxy.providers.base import Target
+from webapp.providers.base import Target
 from webapp.services import credentials, egress, schemas
 from webapp.services.validation import validate
 

@@ -10,7 +10,7 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.proxy import forwarding
 from webapp.proxy.failures import invalid_body
-from webapp.proxy.providers.base import Target
+from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
 from webapp.services import limits, resolver
 from webapp.services.cache import routing_cache

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from webapp.proxy import failures, transport
-from webapp.proxy.providers.base import PreparedCall, Target
+from webapp.providers.base import PreparedCall, Target
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 from webapp.crypto import mask
 from webapp.errors import APIError
 from webapp.proxy import failures, transport
-from webapp.proxy.providers.base import Target
+from webapp.providers.base import Target
 
 DONE = b"data: [DONE]"
 

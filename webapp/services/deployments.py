@@ -8,7 +8,7 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
 from webapp.models.base import isoformat, new_id
-from webapp.proxy import providers
+from webapp import providers
 from webapp.services import audit, credentials, egress, resolver
 from webapp.services.cache import routing_changed
 

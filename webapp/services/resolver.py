@@ -8,8 +8,8 @@ from sqlalchemy import select
 from webapp.crypto import decrypt
 from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
-from webapp.proxy import providers
-from webapp.proxy.providers import Target
+from webapp import providers
+from webapp.providers import Target
 from webapp.services.cache import routing_cache
 
 

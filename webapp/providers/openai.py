@@ -1,5 +1,5 @@
 """OpenAI and every server that speaks its API (vLLM, LM Studio, ...)."""
-from webapp.proxy.providers.base import Provider, Target
+from webapp.providers.base import Provider, Target
 
 PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
 

@@ -1,8 +1,8 @@
 """The provider registry: adding a provider is one module and one line here."""
-from webapp.proxy.providers.anthropic import AnthropicProvider
-from webapp.proxy.providers.azure import AzureProvider
-from webapp.proxy.providers.base import Provider, Target
-from webapp.proxy.providers.openai import OpenAIProvider
+from webapp.providers.anthropic import AnthropicProvider
+from webapp.providers.azure import AzureProvider
+from webapp.providers.base import Provider, Target
+from webapp.providers.openai import OpenAIProvider
 
 _PROVIDERS: dict[str, Provider] = {}
 

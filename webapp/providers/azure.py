@@ -1,7 +1,7 @@
 """Azure OpenAI deployments: the deployment and api-version are in the URL, the key in api-key."""
 from urllib.parse import quote
 
-from webapp.proxy.providers.base import Provider, Target
+from webapp.providers.base import Provider, Target
 
 PATHS = {"chat": "chat/completions", "embeddings": "embeddings"}
 DEFAULT_API_VERSION = "2024-10-21"

@@ -3,7 +3,7 @@ import json
 import time
 
 from webapp.errors import APIError
-from webapp.proxy.providers.base import PreparedCall, Provider, Target
+from webapp.providers.base import PreparedCall, Provider, Target
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
