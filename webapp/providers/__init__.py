@@ -1,13 +1,18 @@
 """The provider registry: adding a provider is one module and one line here."""
 from webapp.providers.anthropic import AnthropicProvider
 from webapp.providers.azure import AzureProvider
-from webapp.providers.base import Provider, Target
+from webapp.providers.base import Field, Provider, Target
 from webapp.providers.openai import OpenAIProvider
 
 _PROVIDERS: dict[str, Provider] = {}
+_FIELDS: dict[str, Field] = {}
 
 
 def register(provider: Provider):
+    for declared in provider.fields:
+        known = _FIELDS.setdefault(declared.name, declared)
+        if known.schema() != declared.schema():
+            raise ValueError(f"{provider.name} declares {declared.name} unlike another provider")
     for name in (provider.name, *provider.aliases):
         _PROVIDERS[name] = provider
 
@@ -19,6 +24,20 @@ register(AnthropicProvider())
 
 def names() -> list[str]:
     return sorted(_PROVIDERS)
+
+
+def registered() -> list[Provider]:
+    """Each provider once, in the order of registration."""
+    return list({id(p): p for p in _PROVIDERS.values()}.values())
+
+
+def get(name: str) -> Provider | None:
+    return _PROVIDERS.get(name)
+
+
+def declared_fields() -> dict[str, Field]:
+    """Every litellm_params field some provider declares, by name."""
+    return dict(_FIELDS)
 
 
 def split_model(params: dict) -> tuple[str | None, str]:
@@ -43,4 +62,18 @@ def for_params(params: dict) -> tuple[Provider | None, str]:
     return provider, model
 
 
-__all__ = ["Provider", "Target", "for_params", "names", "register", "split_model"]
+def target_for(params: dict, secrets: dict, deployment_id: str = "", public_name: str = "",
+               team_id: str | None = None) -> Target:
+    """The one way a Target is made: from stored (or drafted) params and decrypted secrets."""
+    provider, model = for_params(params)
+    return Target(
+        deployment_id=deployment_id, public_name=public_name, team_id=team_id,
+        provider=provider, upstream_model=model, api_base=params.get("api_base"),
+        api_version=params.get("api_version"), api_key=secrets.get("api_key"),
+        organization=params.get("organization"), timeout=params.get("timeout"),
+        stream_timeout=params.get("stream_timeout"), max_retries=params.get("max_retries"),
+        params=params, secrets=secrets)
+
+
+__all__ = ["Field", "Provider", "Target", "declared_fields", "for_params", "get", "names",
+           "register", "registered", "split_model", "target_for"]

@@ -3,7 +3,7 @@ import json
 import time
 
 from webapp.errors import APIError
-from webapp.providers.base import PreparedCall, Provider, Target
+from webapp.providers.base import Field, PreparedCall, Provider, Target, api_key_field
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -14,7 +14,14 @@ PASSED_THROUGH = ("temperature", "top_p", "stream", "metadata")
 
 class AnthropicProvider(Provider):
     name = "anthropic"
+    label = "Anthropic"
     default_api_base = "https://api.anthropic.com"
+    fields = (
+        Field("api_base", "API base URL", "Leave blank for https://api.anthropic.com.",
+              kind="url"),
+        api_key_field(),
+    )
+    operations = ("chat",)
     stream_passthrough = False
     response_passthrough = False
 

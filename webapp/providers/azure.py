@@ -1,7 +1,7 @@
 """Azure OpenAI deployments: the deployment and api-version are in the URL, the key in api-key."""
 from urllib.parse import quote
 
-from webapp.providers.base import Provider, Target
+from webapp.providers.base import Field, Provider, Target, api_key_field
 
 PATHS = {"chat": "chat/completions", "embeddings": "embeddings"}
 DEFAULT_API_VERSION = "2024-10-21"
@@ -9,8 +9,16 @@ DEFAULT_API_VERSION = "2024-10-21"
 
 class AzureProvider(Provider):
     name = "azure"
+    label = "Azure OpenAI"
+    model_help = "The Azure deployment name."
     aliases = ("azure_openai",)
-    requires_api_base = True
+    fields = (
+        Field("api_base", "API base URL", "https://<resource>.openai.azure.com", kind="url",
+              required=True),
+        Field("api_version", "API version", f"Blank means {DEFAULT_API_VERSION}.",
+              max_length=64),
+        api_key_field(),
+    )
 
     def url(self, target: Target, operation: str) -> str:
         deployment = quote(target.upstream_model, safe="")

@@ -1,10 +1,43 @@
-"""What every provider offers: where a call goes, how it authenticates, how answers come back."""
-from dataclasses import dataclass
+"""What every provider declares and offers: its `litellm_params` fields, where a call goes, how
+it authenticates, how answers come back. The API's schema, the dashboard's form, the URL preview
+and the masking of secrets are all read from these declarations."""
+from dataclasses import dataclass, field
+
+# JSON schema of each field kind
+KIND_SCHEMAS = {
+    "string": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "secret": {"type": "string", "minLength": 1, "maxLength": 16384,
+               "description": "Use 1 to 16384 characters."},
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One `litellm_params` field a provider reads."""
+    name: str
+    label: str
+    help: str = ""
+    kind: str = "string"  # "string", "url" or "secret"
+    required: bool = False
+    max_length: int = 2048
+
+    @property
+    def secret(self) -> bool:
+        return self.kind == "secret"
+
+    def schema(self) -> dict:
+        return {**KIND_SCHEMAS[self.kind], "maxLength": self.max_length}
+
+
+def api_key_field() -> Field:
+    return Field("api_key", "Or paste a key", "Write-only: stored encrypted, shown masked from "
+                 "then on.", kind="secret", max_length=4096)
 
 
 @dataclass(frozen=True)
 class Target:
-    """A deployment resolved for one call: everything forwarding needs, the key decrypted."""
+    """A deployment resolved for one call: everything forwarding needs, the secrets decrypted."""
     deployment_id: str
     public_name: str
     team_id: str | None
@@ -17,6 +50,9 @@ class Target:
     timeout: float | None
     stream_timeout: float | None
     max_retries: int | None
+    # every stored litellm_param that is not a secret, and the decrypted secrets by field name
+    params: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -28,13 +64,25 @@ class PreparedCall:
 
 class Provider:
     name = ""
+    label = ""  # what the dashboard's provider list shows
+    model_help = "As the provider names it, for example gpt-4o."
     aliases: tuple = ()
     default_api_base = ""
-    requires_api_base = False
+    # the litellm_params this provider reads, beyond those every deployment has (model, timeouts)
+    fields: tuple[Field, ...] = ()
+    operations: tuple[str, ...] = ("chat", "embeddings")
     # the upstream already speaks OpenAI's SSE: relay its bytes untouched
     stream_passthrough = True
     # the upstream's JSON answer is already OpenAI's: relay its bytes untouched
     response_passthrough = True
+
+    @property
+    def requires_api_base(self) -> bool:
+        return any(f.name == "api_base" and f.required for f in self.fields)
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.secret)
 
     def base(self, target: Target) -> str:
         return (target.api_base or self.default_api_base).rstrip("/")

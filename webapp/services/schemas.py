@@ -1,4 +1,5 @@
 """JSON schemas of the management routes' bodies (LiteLLM's field names)."""
+from webapp import providers
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 256,
         "description": "Use 1 to 256 characters."}
@@ -8,8 +9,6 @@ NAMES = {"type": "array", "items": NAME}
 METADATA = {"type": "object"}
 OPTIONAL_NUMBER = {"type": ["number", "null"], "minimum": 0}
 OPTIONAL_INTEGER = {"type": ["integer", "null"], "minimum": 0}
-SECRET = {"type": "string", "minLength": 1, "maxLength": 4096,
-          "description": "Use 1 to 4096 characters."}
 
 LIMITS = {
     "max_budget": OPTIONAL_NUMBER,
@@ -19,29 +18,27 @@ LIMITS = {
     "max_parallel_requests": OPTIONAL_INTEGER,
 }
 
-# fields that hold a credential: encrypted at rest, never returned
-SECRET_PARAMS = ("api_key",)
+# litellm_params every deployment may have, whatever its provider
+COMMON_PARAMS = {
+    "model": NAME,
+    "custom_llm_provider": {"type": "string", "minLength": 1, "maxLength": 64},
+    "litellm_credential_name": NAME,
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    "stream_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+    "rpm": OPTIONAL_INTEGER,
+    "tpm": OPTIONAL_INTEGER,
+    "input_cost_per_token": OPTIONAL_NUMBER,
+    "output_cost_per_token": OPTIONAL_NUMBER,
+}
 
+# the common ones and those the providers declare (providers/*.py), secrets among them
 LITELLM_PARAMS = {
     "type": "object",
     "required": ["model"],
     "additionalProperties": False,
-    "properties": {
-        "model": NAME,
-        "custom_llm_provider": {"type": "string", "minLength": 1, "maxLength": 64},
-        "api_key": SECRET,
-        "api_base": {"type": "string", "minLength": 1, "maxLength": 2048},
-        "api_version": {"type": "string", "minLength": 1, "maxLength": 64},
-        "organization": {"type": "string", "maxLength": 256},
-        "litellm_credential_name": NAME,
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-        "stream_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-        "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
-        "rpm": OPTIONAL_INTEGER,
-        "tpm": OPTIONAL_INTEGER,
-        "input_cost_per_token": OPTIONAL_NUMBER,
-        "output_cost_per_token": OPTIONAL_NUMBER,
-    },
+    "properties": {**COMMON_PARAMS, **{name: declared.schema() for name, declared
+                                       in providers.declared_fields().items()}},
 }
 
 MODEL_INFO = {
