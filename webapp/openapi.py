@@ -1,6 +1,7 @@
 """The OpenAPI 3 document of the JSON API, generated from the route map, each route's access
-declaration and the request schemas in services/schemas.py: a view named `model_new` takes a body
-of schema MODEL_NEW. Nothing here lists routes by hand, so the document cannot drift."""
+declaration and the request schemas: a management view named `model_new` takes a body of schema
+MODEL_NEW (services/schemas.py), a proxied route the body its operation declares
+(webapp/operations/). Nothing here lists routes by hand, so the document cannot drift."""
 import re
 
 from flask import Flask
@@ -34,7 +35,7 @@ def _operation(view, method: str) -> dict:
     }
     if view.access != PUBLIC:
         operation["security"] = [{"bearer": []}]
-    body = getattr(schemas, name.upper(), None)
+    body = getattr(view, "body_schema", None) or getattr(schemas, name.upper(), None)
     if method == "post":
         operation["requestBody"] = {"required": True,
                                     "content": _json(body or {"type": "object"})}

@@ -1,4 +1,5 @@
 """The provider registry: adding a provider is one module and one line here."""
+from webapp import operations
 from webapp.providers.anthropic import AnthropicProvider
 from webapp.providers.azure import AzureProvider
 from webapp.providers.base import Field, Provider, Target
@@ -9,6 +10,8 @@ _FIELDS: dict[str, Field] = {}
 
 
 def register(provider: Provider):
+    for operation in provider.operations:
+        operations.get(operation)  # a provider cannot offer an operation nobody registered
     for declared in provider.fields:
         known = _FIELDS.setdefault(declared.name, declared)
         if known.schema() != declared.schema():

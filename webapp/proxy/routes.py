@@ -1,8 +1,10 @@
-"""The OpenAI-compatible routes: chat completions, embeddings and the model list."""
+"""The OpenAI-compatible routes: one per registered operation (webapp/operations/), and the
+model list."""
 import time
 
 from flask import Blueprint, g, jsonify
 
+from webapp import operations
 from webapp.auth.access import ANY_KEY, declare
 from webapp.proxy import calls
 from webapp.services import resolver
@@ -10,18 +12,20 @@ from webapp.services import resolver
 bp = Blueprint("proxy", __name__)
 
 
-@bp.post("/v1/chat/completions")
-@bp.post("/chat/completions")
-@declare(ANY_KEY)
-def chat_completions():
-    return calls.handle("chat")
+def _view(operation: operations.Operation):
+    def proxied():
+        return calls.handle(operation.name)
+
+    proxied.__name__ = operation.endpoint
+    proxied.__doc__ = operation.summary
+    proxied.body_schema = operation.body_schema
+    return declare(ANY_KEY)(proxied)
 
 
-@bp.post("/v1/embeddings")
-@bp.post("/embeddings")
-@declare(ANY_KEY)
-def embeddings():
-    return calls.handle("embeddings")
+for _operation in operations.registered():
+    _proxied = _view(_operation)
+    for _path in _operation.paths:
+        bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied, methods=["POST"])
 
 
 @bp.get("/v1/models")

@@ -141,19 +141,6 @@ KEY_DELETE = {
     "properties": {"keys": NAMES, "key_aliases": NAMES},
 }
 
-# bodies of the OpenAI-compatible routes (checked in proxy/calls.py; listed for the API document)
-CHAT_COMPLETIONS = {
-    "type": "object", "required": ["model", "messages"],
-    "properties": {"model": NAME, "messages": {"type": "array", "minItems": 1,
-                                                "items": {"type": "object"}},
-                   "stream": {"type": "boolean"}},
-}
-
-EMBEDDINGS = {
-    "type": "object", "required": ["model", "input"],
-    "properties": {"model": NAME, "input": {"type": ["string", "array"]}},
-}
-
 # query parameters of the GET routes: view name -> {name: (schema, required)}
 QUERY_PARAMETERS = {
     "team_info": {"team_id": (IDENTIFIER, True)},
