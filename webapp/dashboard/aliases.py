@@ -59,7 +59,7 @@ def alias_resolve(team_id):
     token = request.args.get("key", "")
     key = next((k for k in _team_keys(team_id) if k.token == token), None)
     result = explain(team_id, name, key) if name else None
-    template = ("dashboard/aliases/_resolution.html" if request.headers.get("HX-Request")
+    template = ("dashboard/aliases/_resolution.html" if request.htmx
                 else "dashboard/aliases/resolve.html")
     return render_template(template, team=g.team, name=name, key=key, result=result,
                            keys=_team_keys(team_id))
