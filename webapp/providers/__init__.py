@@ -3,6 +3,7 @@ from webapp import operations
 from webapp.providers.anthropic import AnthropicProvider
 from webapp.providers.azure import AzureProvider
 from webapp.providers.base import Field, Provider, Target
+from webapp.providers.mistral import MistralProvider
 from webapp.providers.openai import OpenAIProvider
 
 _PROVIDERS: dict[str, Provider] = {}
@@ -23,6 +24,7 @@ def register(provider: Provider):
 register(OpenAIProvider())
 register(AzureProvider())
 register(AnthropicProvider())
+register(MistralProvider())
 
 
 def names() -> list[str]:
