@@ -157,7 +157,8 @@ def test_an_exception_event_becomes_one_error_event_in_teamgates_format():
     data = b"".join(text_stream("Hel")[:2] + [exception("throttlingException", "Slow down")])
     events, outcome = translate(pieces(data, [9]))
     assert events[-1] == {"error": {
-        "message": "The provider is rate limiting this deployment: Slow down",
+        "message": "The provider is rate limiting this deployment: throttlingException: "
+                   "Slow down",
         "type": "rate_limit_error", "param": None, "code": "429"}}
     assert [e for e in events if e == "[DONE]"] == []
     assert outcome.error.status == 429

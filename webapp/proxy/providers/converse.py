@@ -8,9 +8,10 @@ from webapp.proxy.providers import openai_shape as shape
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "content_filtered": "content_filter",
                 "guardrail_intervened": "content_filter"}
-# ConverseStream exception events, as the failure table maps the same upstream conditions
+# ConverseStream exception events as HTTP statuses (a model that broke off is an upstream
+# failure, though Bedrock answers it with 424)
 STREAM_EXCEPTIONS = {"throttlingException": 429, "validationException": 400,
-                     "serviceUnavailableException": 502, "internalServerException": 502,
+                     "serviceUnavailableException": 503, "internalServerException": 500,
                      "modelStreamErrorException": 502}
 
 
@@ -191,8 +192,5 @@ class StreamTranslator:
             message = json.loads(payload).get("message") or ""
         except (ValueError, AttributeError):
             message = ""
-        status = STREAM_EXCEPTIONS.get(kind, 502)
-        text = f"Bedrock stopped the stream ({kind}): {message}".rstrip(": ")
-        if status == 429:
-            text = f"The provider is rate limiting this deployment: {message or kind}"
-        return APIError(status, text)
+        return shape.stream_failure(STREAM_EXCEPTIONS.get(kind, 502),
+                                    f"{kind}: {message}" if message else kind)

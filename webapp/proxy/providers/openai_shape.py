@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from webapp.errors import APIError
+from webapp.proxy import failures
 from webapp.proxy.providers.base import Target
 
 
@@ -165,6 +166,23 @@ def event(payload) -> bytes:
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+class _StreamedFailure:
+    """A failure an upstream reported inside a stream, read by failures.from_status as if it
+    had been the answer's status and body."""
+    reason = ""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.text, self.headers = status, message, {}
+
+    def json(self) -> dict:
+        return {"message": self.text}
+
+
+def stream_failure(status: int, message: str) -> APIError:
+    """The caller's error for a failure the upstream sent mid-stream, from the one mapper."""
+    return failures.from_status(_StreamedFailure(status, message), None)
 
 
 class ChunkWriter:
