@@ -3,7 +3,9 @@ InvokeModel and back, on recorded wire shapes, and end to end against a loopback
 checks every SigV4 signature with botocore."""
 import json
 import logging
+import struct
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -179,6 +181,17 @@ def test_a_frame_with_a_bad_crc_is_an_error_event_not_garbage():
     events, outcome = translate([bytes(corrupt)])
     assert events[-1]["error"]["message"] == "The upstream's event stream is corrupt."
     assert outcome.error.status == 502
+
+
+@pytest.mark.parametrize("headers", [
+    b"\x01a\x63", b"\x01a\x07\x00", b"\x02\xff\xfe\x07\x00\x00", b"\x05ab"])
+def test_headers_that_botocore_cannot_read_are_an_error_event(headers):
+    # unknown header type, value length cut short, name not UTF-8, name cut short; CRCs right
+    prelude = struct.pack(">II", 16 + len(headers) + 2, len(headers))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + b"{}"
+    events, outcome = translate([message + struct.pack(">I", zlib.crc32(message))])
+    assert events == [{"error": {"message": "The upstream's event stream is corrupt.",
+                                 "type": "upstream_error", "param": None, "code": "502"}}]
 
 
 def test_a_stream_that_ends_inside_a_frame_is_an_error_event():

@@ -2,6 +2,7 @@
 and Cohere), every call signed with SigV4 by botocore over the exact bytes that are sent."""
 import json
 import re
+import struct
 from datetime import datetime, timezone
 from urllib.parse import quote, urlsplit
 
@@ -59,9 +60,16 @@ class EventFrames:
                 self._start_frame()
                 continue
             self._buffer.add_data(bytes(self._pending[PRELUDE:]))
-            message: EventStreamMessage = next(self._buffer)
+            message = self._parsed()
             self._pending, self._need, self._buffer = bytearray(), PRELUDE, None
             yield message
+
+    def _parsed(self) -> EventStreamMessage:
+        try:
+            return next(self._buffer)
+        except (ValueError, KeyError, IndexError, struct.error) as exc:
+            # botocore's header parser meets malformed headers with these, CRCs notwithstanding
+            raise ParserError(f"malformed headers: {exc.__class__.__name__}") from None
 
     def _start_frame(self):
         total = int.from_bytes(self._pending[:4], "big")
@@ -187,9 +195,13 @@ class BedrockProvider(Provider):
         return PreparedCall(url, sign(target, url, data, accept), data)
 
     def translate_response(self, operation: str, payload: dict, model: str = "") -> dict:
-        if operation == "embeddings":
-            return embedding_response(payload, model)
-        return converse.response(payload, model)
+        """The answer in OpenAI's shape; ValueError when it is not the shape Bedrock sends."""
+        try:
+            if operation == "embeddings":
+                return embedding_response(payload, model)
+            return converse.response(payload, model)
+        except (TypeError, AttributeError, KeyError, IndexError):
+            raise ValueError("not a Bedrock answer") from None
 
     def translate_stream(self, chunks, model: str = "",
                          outcome: shape.StreamOutcome | None = None,
@@ -227,11 +239,11 @@ def _translated(translator: converse.StreamTranslator,
     kind = headers.get(":message-type")
     if kind == "exception":
         return None, translator.exception(headers.get(":exception-type", ""), message.payload)
+    if kind == "error":
+        return None, APIError(502, f"Bedrock stopped the stream ({headers.get(':error-code')}).")
     if kind != "event":
-        code = headers.get(":error-code", "error")
-        return None, APIError(502, f"Bedrock stopped the stream ({code}).")
+        return None, APIError(502, "The upstream's event stream is corrupt.")
     try:
-        payload = json.loads(message.payload)
-    except ValueError:
-        return None, APIError(502, "The upstream sent an event that is not JSON.")
-    return translator.event(headers.get(":event-type", ""), payload), None
+        return translator.event(headers.get(":event-type", ""), json.loads(message.payload)), None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return None, APIError(502, "The upstream sent an event Teamgate cannot read.")

@@ -117,14 +117,13 @@ class _Google(Provider):
         return PreparedCall(url, headers, payload)
 
     def translate_response(self, operation: str, payload: dict, model: str = "") -> dict:
-        if operation == "chat":
-            return gemini_chat.response(payload, model)
-        if "predictions" in payload:  # Vertex AI's predict
-            stats = [(p.get("embeddings") or {}) for p in payload["predictions"]]
-            return shape.embeddings(model, [s.get("values") or [] for s in stats], sum(
-                (s.get("statistics") or {}).get("token_count") or 0 for s in stats))
-        vectors = payload.get("embeddings") or [payload.get("embedding") or {}]
-        return shape.embeddings(model, [v.get("values") or [] for v in vectors], 0)
+        """The answer in OpenAI's shape; ValueError when it is not the shape Google sends."""
+        try:
+            if operation == "chat":
+                return gemini_chat.response(payload, model)
+            return _embeddings(payload, model)
+        except (TypeError, AttributeError, KeyError, IndexError):
+            raise ValueError("not a Google answer") from None
 
     def translate_stream(self, chunks, model: str = "",
                          outcome: shape.StreamOutcome | None = None,
@@ -145,8 +144,8 @@ class _Google(Provider):
                 yield from translator.event(payload)
         except EventTooLarge:
             error = APIError(502, "The upstream sent an event larger than Teamgate takes.")
-        except ValueError:
-            error = APIError(502, "The upstream sent an event that is not a JSON object.")
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+            error = APIError(502, "The upstream sent an event Teamgate cannot read.")
         if error is None and translator.finish is None:
             error = APIError(502, "The upstream's stream ended before the answer was complete.")
         if error is not None:
@@ -155,6 +154,15 @@ class _Google(Provider):
             return
         yield from translator.end()
         yield shape.DONE
+
+
+def _embeddings(payload: dict, model: str) -> dict:
+    if "predictions" in payload:  # Vertex AI's predict
+        found = [(p.get("embeddings") or {}) for p in payload["predictions"]]
+        return shape.embeddings(model, [e.get("values") or [] for e in found], sum(
+            (e.get("statistics") or {}).get("token_count") or 0 for e in found))
+    vectors = payload.get("embeddings") or [payload.get("embedding") or {}]
+    return shape.embeddings(model, [v.get("values") or [] for v in vectors], 0)
 
 
 def _method(operation: str, stream: bool, embeddings: str) -> str:
