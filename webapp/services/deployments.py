@@ -71,16 +71,25 @@ def _check_params(params: dict, team_id: str | None) -> tuple[str, str]:
     return provider.name, model
 
 
-def _apply_secret(row: Deployment, params: dict):
-    """Move the key out of params: encrypted on the row, or a reference to a named credential."""
+def _apply_key(principal, row: Deployment, params: dict):
+    """Move the key out of params (encrypted on the row, or a named credential's id), then make
+    sure the key the row keeps is bound to where these params send it."""
+    to = credentials.destination(params)
     if "litellm_credential_name" in params:
         row.credential_id = credentials.by_name(row.team_id, params.pop(
             "litellm_credential_name")).id
-        row.api_key_encrypted = row.api_key_masked = None
+        row.api_key_encrypted = row.api_key_masked = row.api_key_origin = None
     if "api_key" in params:
         secret = params.pop("api_key")
         row.api_key_encrypted, row.api_key_masked = encrypt(secret, row.id), mask(secret)
-        row.credential_id = None
+        row.api_key_origin, row.credential_id = to, None
+    if row.credential_id:
+        credentials.ensure_bound(principal, db.session.get(ProviderCredential, row.credential_id),
+                                 to)
+    elif row.api_key_encrypted and row.api_key_origin != to:
+        raise APIError(400, "Changing where the model's calls go (api_base) requires sending "
+                            "api_key again, so a stored key is never sent to a new host.",
+                       param="litellm_params.api_key")
 
 
 def _join_alias(principal, team_id: str, public_name: str) -> str:
@@ -122,7 +131,7 @@ def register(principal, body: dict) -> Deployment:
     public_name = body["model_name"]
     row = Deployment(id=model_id, team_id=team_id, public_name=public_name, provider=provider,
                      model_info=info, created_by=principal.actor, updated_by=principal.actor)
-    _apply_secret(row, params)
+    _apply_key(principal, row, params)
     row.params = params
     row.model_name = _join_alias(principal, team_id, public_name) if team_id else public_name
     db.session.add(row)
@@ -146,12 +155,8 @@ def update(principal, body: dict) -> Deployment:
     before = serialize(row)
     changes = dict(body.get("litellm_params") or {})
     merged = {**row.params, **changes}
-    if changes.get("api_base", row.params.get("api_base")) != row.params.get("api_base") and not (
-            {"api_key", "litellm_credential_name"} & changes.keys()):
-        raise APIError(400, "Changing api_base requires sending api_key again, so a stored key "
-                            "is never sent to a new host.", param="litellm_params.api_key")
     row.provider, _ = _check_params(merged, row.team_id)
-    _apply_secret(row, merged)
+    _apply_key(principal, row, merged)
     row.params = merged
     extra = {k: v for k, v in (body["model_info"]).items()
              if k not in ("id", "team_id", *RESERVED_INFO)}

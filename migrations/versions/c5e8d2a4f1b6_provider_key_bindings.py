@@ -1,0 +1,75 @@
+"""provider keys are bound to the origins they were saved for
+
+Revision ID: c5e8d2a4f1b6
+Revises: b7c4e2f19a30
+Create Date: 2026-12-02 10:00:00.000000
+
+Existing keys are bound to where their models send them today: a deployment's own key to its
+api_base (or its provider's default), a named key to the origins of the models that use it.
+"""
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = 'c5e8d2a4f1b6'
+down_revision = 'b7c4e2f19a30'
+branch_labels = None
+depends_on = None
+
+# the providers' default API bases when this revision was written
+DEFAULT_BASES = {'openai': 'https://api.openai.com', 'anthropic': 'https://api.anthropic.com'}
+PORTS = {'http': 80, 'https': 443}
+
+deployments = sa.table(
+    'deployments', sa.column('id', sa.String), sa.column('provider', sa.String),
+    sa.column('params', sa.JSON), sa.column('api_key_encrypted', sa.Text),
+    sa.column('credential_id', sa.String), sa.column('api_key_origin', sa.String))
+credentials = sa.table('provider_credentials', sa.column('id', sa.String),
+                       sa.column('bound_origins', sa.JSON))
+
+
+def _origin(provider, params):
+    base = (params or {}).get('api_base') or DEFAULT_BASES.get(provider)
+    if not base:
+        return None
+    parts = urlsplit(base)
+    try:
+        port = parts.port or PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    host = f'[{parts.hostname}]' if ':' in parts.hostname else parts.hostname
+    return f'{parts.scheme}://{host}:{port}'
+
+
+def _bind_existing_keys():
+    connection = op.get_bind()
+    by_credential = {}
+    for row in connection.execute(sa.select(deployments)).mappings():
+        origin = _origin(row['provider'], row['params'])
+        if row['credential_id'] and origin:
+            by_credential.setdefault(row['credential_id'], set()).add(origin)
+        elif row['api_key_encrypted']:
+            connection.execute(deployments.update().where(deployments.c.id == row['id'])
+                               .values(api_key_origin=origin))
+    for credential_id, origins in by_credential.items():
+        connection.execute(credentials.update().where(credentials.c.id == credential_id)
+                           .values(bound_origins=sorted(origins)))
+
+
+# plain ALTER TABLE ADD/DROP COLUMN (SQLite 3.35+ has both): a batch copy of these tables would
+# drop them, which their foreign keys forbid
+def upgrade():
+    op.add_column('deployments', sa.Column('api_key_origin', sa.String(length=320),
+                                           nullable=True))
+    op.add_column('provider_credentials', sa.Column('bound_origins', sa.JSON(), nullable=False,
+                                                    server_default=sa.text("'[]'")))
+    _bind_existing_keys()
+
+
+def downgrade():
+    op.drop_column('provider_credentials', 'bound_origins')
+    op.drop_column('deployments', 'api_key_origin')
