@@ -1,4 +1,5 @@
-"""Virtual keys: generate, look up (cached), list, update, delete."""
+"""Virtual keys: generate, look up (cached), list, update, delete. A key's restrictions and
+identity are changed only by those who manage it: the proxy admin or an admin of its team."""
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,12 +9,14 @@ from sqlalchemy import select
 from webapp.crypto import hash_key, mask, new_virtual_key
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Team, VirtualKey
+from webapp.models import Membership, Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
 from webapp.services import audit, limits
 from webapp.services.cache import routing_cache, routing_changed
 
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# what a key may change of itself; everything else restricts it or names it
+SELF_SERVICE = ("key", "metadata")
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,32 @@ def _check_alias_free(alias: str | None, token: str | None = None):
         raise APIError(400, f"A key with key_alias={alias} already exists.", param="key_alias")
 
 
+def manages(principal, row: VirtualKey) -> bool:
+    """May this caller change the key's restrictions: the proxy admin or an admin of its team."""
+    return principal.is_admin or bool(row.team_id and principal.team_role(row.team_id) == "admin")
+
+
+def _check_user_id(principal, team_id: str | None, user_id: str | None):
+    """A caller names only identities it may give: any for the proxy admin, a team admin its
+    team's members; anyone else none at all."""
+    if user_id is None or principal.is_admin:
+        return
+    member = team_id is not None and principal.team_role(team_id) == "admin" and \
+        db.session.scalar(select(Membership).where(Membership.team_id == team_id,
+                                                   Membership.user_id == user_id)) is not None
+    if not member:
+        raise APIError(403, f"user_id={user_id} is not a member of this team; only the proxy "
+                            "admin may give a key another user's identity.", param="user_id")
+
+
 def generate(principal, body: dict) -> dict:
     team_id = body.get("team_id")
-    if team_id is not None and db.session.get(Team, team_id) is None:
-        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    # permission first: another team's id and a missing one get the same answer
     if not principal.is_admin and principal.team_role(team_id or "") != "admin":
         raise APIError(403, "Only the proxy admin or an admin of the team may generate its keys.")
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    _check_user_id(principal, team_id, body.get("user_id"))
     _check_alias_free(body.get("key_alias"))
     secret = new_virtual_key()
     row = VirtualKey(
@@ -123,6 +146,12 @@ def visible(principal) -> list[VirtualKey]:
 
 def update(principal, body: dict) -> dict:
     row = find(principal, body["key"])
+    restricted = sorted(set(body) - set(SELF_SERVICE))
+    if restricted and not manages(principal, row):
+        raise APIError(403, f"Only the proxy admin or an admin of the key's team may change "
+                            f"{', '.join(restricted)} of a key.", param=restricted[0])
+    if "user_id" in body:
+        _check_user_id(principal, row.team_id, body["user_id"])
     before = serialize(row)
     if "key_alias" in body:
         _check_alias_free(body["key_alias"], row.token)
