@@ -1,4 +1,4 @@
-"""provider keys are bound to the origins they were saved for
+"""provider keys bound to the origins they were saved for; ids of deleted teams kept
 
 Revision ID: c5e8d2a4f1b6
 Revises: b7c4e2f19a30
@@ -6,6 +6,8 @@ Create Date: 2026-12-02 10:00:00.000000
 
 Existing keys are bound to where their models send them today: a deployment's own key to its
 api_base (or its provider's default), a named key to the origins of the models that use it.
+Teams deleted before this revision are known by the rows they left in the request log and the
+audit trail; their ids are kept as deleted too.
 """
 from urllib.parse import urlsplit
 
@@ -68,8 +70,20 @@ def upgrade():
     op.add_column('provider_credentials', sa.Column('bound_origins', sa.JSON(), nullable=False,
                                                     server_default=sa.text("'[]'")))
     _bind_existing_keys()
+    op.create_table(
+        'deleted_teams',
+        sa.Column('team_id', sa.String(length=128), nullable=False),
+        sa.Column('deleted_at', sa.DateTime(), nullable=False),
+        sa.Column('deleted_by', sa.String(length=256), nullable=True),
+        sa.PrimaryKeyConstraint('team_id'))
+    op.execute(
+        "INSERT INTO deleted_teams (team_id, deleted_at) SELECT team_id, max(created_at) FROM ("
+        " SELECT team_id, created_at FROM request_log UNION ALL"
+        " SELECT team_id, created_at FROM audit_log) AS history"
+        " WHERE team_id IS NOT NULL AND team_id NOT IN (SELECT id FROM teams) GROUP BY team_id")
 
 
 def downgrade():
+    op.drop_table('deleted_teams')
     op.drop_column('provider_credentials', 'bound_origins')
     op.drop_column('deployments', 'api_key_origin')

@@ -3,8 +3,8 @@ from sqlalchemy import select
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import (Deployment, Membership, ProviderCredential, Team, TeamModelAlias,
-                           User, VirtualKey)
+from webapp.models import (DeletedTeam, Deployment, Membership, ProviderCredential, Team,
+                           TeamModelAlias, User, VirtualKey)
 from webapp.models.base import isoformat
 from webapp.services import audit, limits, users
 from webapp.services.cache import routing_changed
@@ -67,6 +67,10 @@ def create(principal, body: dict) -> Team:
     team_id = body.get("team_id")
     if team_id and db.session.get(Team, team_id) is not None:
         raise APIError(400, f"Team id={team_id} already exists.", param="team_id")
+    if team_id and db.session.get(DeletedTeam, team_id) is not None:
+        raise APIError(400, f"Team id={team_id} belonged to a deleted team; choose another id "
+                            "(a team id is never reused, so that no team inherits another's "
+                            "usage and audit trail).", param="team_id")
     team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
                 limits=limits.from_body(body),
@@ -108,6 +112,7 @@ def delete(principal, team_ids: list[str]) -> list[str]:
                 db.session.delete(row)
             db.session.flush()
         db.session.delete(team)
+        db.session.add(DeletedTeam(team_id=team.id, deleted_by=principal.actor))
     routing_changed()
     return team_ids
 
