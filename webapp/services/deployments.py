@@ -13,7 +13,11 @@ from webapp.services import audit, credentials, egress, resolver
 from webapp.services.cache import routing_changed
 
 SECRET_FIELDS = ("api_key",)
-RESERVED_INFO = ("team_public_model_name", "internal_model_name")
+# model_info keys Teamgate sets itself, or that would claim a permission (LiteLLM's access
+# fields): refused by name rather than stored or dropped
+RESERVED_INFO = ("is_admin", "created_by", "updated_by", "created_at", "updated_at", "db_model",
+                 "team_public_model_name", "internal_model_name", "model_id", "access_groups",
+                 "access_via_team_ids", "direct_access")
 
 
 def internal_name(team_id: str) -> str:
@@ -28,7 +32,9 @@ def serialize(row: Deployment, public: bool = False) -> dict:
         credential = db.session.get(ProviderCredential, row.credential_id)
         params["litellm_credential_name"] = credential.name
         params["api_key"] = credential.secret_masked
-    info = {**row.model_info, "id": row.id, "team_id": row.team_id}
+    # reserved keys an older release stored are not shown as if they meant something
+    info = {**{k: v for k, v in row.model_info.items() if k not in RESERVED_INFO},
+            "id": row.id, "team_id": row.team_id}
     if row.team_id:
         info["team_public_model_name"] = row.public_name
         info["internal_model_name"] = row.model_name
@@ -54,6 +60,18 @@ def authorize_team_write(principal, team_id: str | None):
                                 f"ID={principal.team_id}.", param="model_info.team_id")
         raise APIError(403, "You may add models only to your own team.",
                        param="model_info.team_id")
+
+
+def _check_info(info: dict, team_id: str | None):
+    """Refuse reserved model_info keys, and a team_id other than the model's own."""
+    reserved = sorted(k for k in info if k in RESERVED_INFO)
+    if reserved:
+        raise APIError(400, f"model_info.{reserved[0]} is set by Teamgate and cannot be sent"
+                            f" (reserved: {', '.join(f'model_info.{k}' for k in reserved)}).",
+                       param=f"model_info.{reserved[0]}")
+    if "team_id" in info and info["team_id"] != team_id:
+        raise APIError(400, "model_info.team_id cannot change: a model stays in the team it was "
+                            "registered in.", param="model_info.team_id")
 
 
 def _check_params(params: dict, team_id: str | None) -> tuple[str, str]:
@@ -118,6 +136,7 @@ def _leave_alias(team_id: str, internal: str, leaving: Deployment):
 def register(principal, body: dict) -> Deployment:
     info = dict(body.get("model_info") or {})
     team_id = info.get("team_id")
+    _check_info(info, team_id)
     if team_id is not None and db.session.get(Team, team_id) is None:
         raise APIError(400, f"Team id={team_id} does not exist.", param="model_info.team_id")
     authorize_team_write(principal, team_id)
@@ -126,8 +145,7 @@ def register(principal, body: dict) -> Deployment:
     model_id = info.pop("id", None) or new_id()
     if db.session.get(Deployment, model_id) is not None:
         raise APIError(400, f"A model with id={model_id} already exists.", param="model_info.id")
-    for key in ("team_id", *RESERVED_INFO):
-        info.pop(key, None)
+    info.pop("team_id", None)
     public_name = body["model_name"]
     row = Deployment(id=model_id, team_id=team_id, public_name=public_name, provider=provider,
                      model_info=info, created_by=principal.actor, updated_by=principal.actor)
@@ -152,14 +170,14 @@ def find_writable(principal, model_id: str) -> Deployment:
 
 def update(principal, body: dict) -> Deployment:
     row = find_writable(principal, body["model_info"]["id"])
+    _check_info(body["model_info"], row.team_id)
     before = serialize(row)
     changes = dict(body.get("litellm_params") or {})
     merged = {**row.params, **changes}
     row.provider, _ = _check_params(merged, row.team_id)
     _apply_key(principal, row, merged)
     row.params = merged
-    extra = {k: v for k, v in (body["model_info"]).items()
-             if k not in ("id", "team_id", *RESERVED_INFO)}
+    extra = {k: v for k, v in (body["model_info"]).items() if k not in ("id", "team_id")}
     row.model_info = {**row.model_info, **extra}
     new_name = body.get("model_name")
     if new_name and new_name != row.public_name:
