@@ -137,9 +137,14 @@ def register(principal, body: dict) -> Deployment:
     info = dict(body.get("model_info") or {})
     team_id = info.get("team_id")
     _check_info(info, team_id)
+    # permission before existence: another team's id and a missing one get the same answer
+    authorize_team_write(principal, team_id)
     if team_id is not None and db.session.get(Team, team_id) is None:
         raise APIError(400, f"Team id={team_id} does not exist.", param="model_info.team_id")
-    authorize_team_write(principal, team_id)
+    if "id" in info and not principal.is_admin:
+        # "already exists" would confirm another team's model id
+        raise APIError(400, "model_info.id is chosen by Teamgate; only the proxy admin may "
+                            "choose a model's id.", param="model_info.id")
     params = dict(body["litellm_params"])
     provider, _ = _check_params(params, team_id)
     model_id = info.pop("id", None) or new_id()

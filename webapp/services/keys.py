@@ -74,10 +74,14 @@ def serialize(row: VirtualKey) -> dict:
 
 
 
-def _check_alias_free(alias: str | None, token: str | None = None):
+def _check_alias_free(alias: str | None, team_id: str | None, token: str | None = None):
+    """A key alias is unique within its team (personal keys: among themselves), so another
+    team's aliases can neither be confirmed nor block a name."""
     if not alias:
         return
-    existing = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
+    same_team = VirtualKey.team_id == team_id if team_id else VirtualKey.team_id.is_(None)
+    existing = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias,
+                                                          same_team))
     if existing is not None and existing.token != token:
         raise APIError(400, f"A key with key_alias={alias} already exists.", param="key_alias")
 
@@ -108,7 +112,7 @@ def generate(principal, body: dict) -> dict:
     if team_id is not None and db.session.get(Team, team_id) is None:
         raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
     _check_user_id(principal, team_id, body.get("user_id"))
-    _check_alias_free(body.get("key_alias"))
+    _check_alias_free(body.get("key_alias"), team_id)
     secret = new_virtual_key()
     row = VirtualKey(
         token=hash_key(secret), key_name=mask(secret), key_alias=body.get("key_alias") or None,
@@ -123,14 +127,15 @@ def generate(principal, body: dict) -> dict:
     return {"key": secret, **serialize(row)}
 
 
+def _may_see(principal, row: VirtualKey) -> bool:
+    return principal.is_admin or principal.key_token == row.token or manages(principal, row)
+
+
 def find(principal, key_or_token: str) -> VirtualKey:
     """A key the caller may manage, by its secret or its hash; 404 otherwise."""
     token = key_or_token if re.fullmatch(r"[0-9a-f]{64}", key_or_token) else hash_key(key_or_token)
     row = db.session.get(VirtualKey, token)
-    allowed = row is not None and (
-        principal.is_admin or principal.key_token == token
-        or (row.team_id and principal.team_role(row.team_id) == "admin"))
-    if not allowed:
+    if row is None or not _may_see(principal, row):
         raise APIError(404, "Key not found.", param="key")
     return row
 
@@ -154,7 +159,7 @@ def update(principal, body: dict) -> dict:
         _check_user_id(principal, row.team_id, body["user_id"])
     before = serialize(row)
     if "key_alias" in body:
-        _check_alias_free(body["key_alias"], row.token)
+        _check_alias_free(body["key_alias"], row.team_id, row.token)
         row.key_alias = body["key_alias"] or None
     for field, attr in (("models", "models"), ("metadata", "meta"), ("user_id", "user_id"),
                         ("blocked", "blocked")):
@@ -179,7 +184,13 @@ def delete(principal, rows: list[VirtualKey]) -> list[str]:
 
 
 def find_by_alias(principal, alias: str) -> VirtualKey:
-    row = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
-    if row is None:
+    """The one key with this alias among those the caller may manage; another team's alias
+    answers exactly like one nobody has."""
+    rows = [row for row in db.session.scalars(select(VirtualKey).where(
+        VirtualKey.key_alias == alias)) if _may_see(principal, row)]
+    if not rows:
         raise APIError(404, f"Key with key_alias={alias} not found.", param="key_aliases")
-    return find(principal, row.token)
+    if len(rows) > 1:  # only the proxy admin sees keys of several teams
+        raise APIError(400, f"Keys of several teams have key_alias={alias}; delete them by key.",
+                       param="key_aliases")
+    return rows[0]

@@ -14,13 +14,15 @@ ROLE_TO_LITELLM = {"admin": "admin", "member": "user"}
 
 
 def get_team_or_404(principal, team_id: str, role: str | None = None) -> Team:
-    """A team the caller belongs to (with at least `role`), else 404 / 403."""
-    team = db.session.get(Team, team_id)
+    """A team the caller belongs to (with at least `role`). Any other id gets one answer,
+    whether a team has it or not, so other teams' ids cannot be confirmed: 403 for a team key
+    (its own team is the only one it may name), 404 for everyone else."""
     caller_role = principal.team_role(team_id)
-    if team is None or (caller_role is None and principal.kind != "team_key"):
+    team = db.session.get(Team, team_id) if caller_role is not None else None
+    if team is None:
+        if principal.kind == "team_key":
+            raise APIError(403, "This key belongs to another team.", param="team_id")
         raise APIError(404, f"Team id={team_id} not found.", param="team_id")
-    if caller_role is None:
-        raise APIError(403, "This key belongs to another team.", param="team_id")
     if role == "admin" and caller_role != "admin":
         raise APIError(403, "Only an admin of this team may do this.", param="team_id")
     return team
