@@ -15,6 +15,7 @@ from webapp.crypto import hash_key
 from webapp.extensions import db
 from webapp.services import credentials
 
+NOWHERE = "http://127.0.0.1:9"  # nothing is called: a closed port spares a fake upstream
 CSRF = re.compile(r'(csrf[-_]token"[^>]*?(?:content|value)=")[^"]+')
 
 
@@ -29,15 +30,15 @@ class Teams:
 
 
 @pytest.fixture
-def teams(app, seed, upstream):
+def teams(app, seed):
     a, b = seed.team("Alpha"), seed.team("Beta")
     key_a, key_b = seed.key(a, key_alias="alpha-ci"), seed.key(b, key_alias="beta-ci")
-    model_a = seed.model(key_a, a, upstream.url)["model_id"]
-    seed.model(key_b, b, upstream.url)
+    model_a = seed.model(key_a, a, NOWHERE)["model_id"]
+    seed.model(key_b, b, NOWHERE)
     with app.app_context():
         credential = credentials.create(MASTER, a, "Alpha Azure key", "sk-alpha-cred-5555",
-                                        upstream.url)
-        credentials.create(MASTER, b, "Beta Azure key", "sk-beta-cred-6666", upstream.url)
+                                        NOWHERE)
+        credentials.create(MASTER, b, "Beta Azure key", "sk-beta-cred-6666", NOWHERE)
         db.session.commit()
         credential_id = credential.id
     return Teams(a, b, key_a, key_b, model_a, credential_id)
@@ -72,7 +73,7 @@ def assert_same(probe, existing: str, missing: str, where: str):
 def model_body(team_id, **extra):
     info = extra.pop("model_info", {})
     return {"model_name": "probe", "litellm_params": {
-        "model": "openai/gpt-4o", "api_base": "http://127.0.0.1:9",
+        "model": "openai/gpt-4o", "api_base": NOWHERE,
         "api_key": "sk-probe-key-12345678", **extra}, "model_info": {"team_id": team_id, **info}}
 
 
@@ -139,13 +140,13 @@ def test_team_b_users_get_one_answer_in_the_dashboard(teams, team_b_users):
         "credential replace": ("credential_id", lambda x: member.post(
             f"/ui/teams/{b}/credentials/{x}/replace", {"secret": "sk-overwrite-0000"})),
         "credential bind": ("credential_id", lambda x: admin.post(
-            f"/ui/teams/{b}/credentials/{x}/bind", {"api_base": "http://127.0.0.1:9"})),
+            f"/ui/teams/{b}/credentials/{x}/bind", {"api_base": NOWHERE})),
         "credential delete": ("credential_id", lambda x: member.get(
             f"/ui/teams/{b}/credentials/{x}/delete")),
         "key revoke": ("key", lambda x: admin.get(f"/ui/teams/{b}/keys/{x}/revoke")),
         "test before saving": ("credential", lambda x: member.post(
             f"/ui/teams/{b}/models/test", {"model_name": "probe", "provider": "openai",
-                                           "model": "gpt-4o", "api_base": "http://127.0.0.1:9",
+                                           "model": "gpt-4o", "api_base": NOWHERE,
                                            "credential": x})),
     }
     for route, (kind, probe) in probes.items():

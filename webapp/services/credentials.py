@@ -55,10 +55,11 @@ def ensure_bound(principal, row: ProviderCredential, to: str | None):
     if to is not None and not row.bound_origins:
         _bind(principal, row, to)
     elif not is_bound(row, to):
-        raise APIError(400, f"The provider key {row.name} is not bound to {to}: a stored key goes "
-                            "only to the host it was saved for. Paste the key again as api_key, "
-                            "or ask a team admin to allow this host for it on the Provider keys "
-                            "page.", param="litellm_params.litellm_credential_name")
+        raise APIError(400, f"The provider key {row.name} is not bound to {to or 'this model'}: "
+                            "a stored key goes only to the host it was saved for. Paste the key "
+                            "again as api_key, or ask a team admin to allow this host for it on "
+                            "the Provider keys page.",
+                       param="litellm_params.litellm_credential_name")
 
 
 def bind(principal, row: ProviderCredential, api_base: str):

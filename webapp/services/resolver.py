@@ -64,10 +64,10 @@ def _key_of(row: Deployment, to: str | None) -> str | None:
             return decrypt(row.api_key_encrypted, row.id)
     else:
         return None
-    raise APIError(403, f"The provider key of model {row.public_name} is not bound to {to}, "
-                        "where the model points; Teamgate did not send the call. Save the model "
-                        "again with its key, or ask a team admin to allow the host on the "
-                        "Provider keys page.")
+    raise APIError(403, f"The provider key of model {row.public_name} is not bound to "
+                        f"{to or 'its destination'}, where the model points; Teamgate did not "
+                        "send the call. Save the model again with its key, or ask a team admin "
+                        "to allow the host on the Provider keys page.")
 
 
 def target_of(row: Deployment) -> Target:
