@@ -92,7 +92,9 @@ class LiveServer:
     def __init__(self, app):
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # stop() waits for the loop's next poll, 0.5 s by default
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property
