@@ -21,6 +21,7 @@ ROUTES = [
     ("GET", "/ui/teams/{a}/credentials", "team_member", True),
     ("POST", "/ui/teams/{a}/credentials", "team_member", True),
     ("POST", "/ui/teams/{a}/credentials/{c}/replace", "team_member", True),
+    ("POST", "/ui/teams/{a}/credentials/{c}/bind", "team_admin", True),
     ("GET", "/ui/teams/{a}/credentials/{c}/delete", "team_member", True),
     ("POST", "/ui/teams/{a}/credentials/{c}/delete", "team_member", False),
     ("GET", "/ui/teams/{a}/aliases", "team_member", True),

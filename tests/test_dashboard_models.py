@@ -91,13 +91,14 @@ def test_delete_needs_confirmation(app, world, as_user):
         assert db.session.get(Deployment, world.model_a["model_id"]) is None
 
 
-def test_test_button_shows_the_providers_error(world, as_user, upstream):
+def test_test_button_shows_the_providers_error_in_plain_words(world, as_user, upstream):
     from tests.fake_upstream import Reply
     upstream.reply(Reply(status=401, body={"error": {"message": "Incorrect API key provided"}}))
     response = as_user("member").post(
         f"/ui/teams/{world.team_a}/models/{world.model_a['model_id']}/test")
     body = response.get_data(as_text=True)
-    assert "Failed (401)" in body and "Incorrect API key provided" in body
+    assert "Failed (401)" in body and "The provider refused the key." in body
+    assert "Incorrect API key provided" not in body  # the upstream's own words stay out
 
 
 def test_test_before_saving(world, as_user, upstream):

@@ -182,8 +182,9 @@ def test_ownership_comes_from_the_server_not_the_body(client, two_teams):
     own = client.get("/model/info", headers=bearer(key_b)).json["data"][0]
     moved = client.post("/model/update", headers=bearer(key_b), json={
         "model_info": {"id": own["model_id"], "team_id": two_teams["a"]}})
-    assert moved.status_code == 200
-    assert moved.json["model_info"]["team_id"] == two_teams["b"]
+    assert moved.status_code == 400 and moved.json["error"]["param"] == "model_info.team_id"
+    again = client.get(f"/model/info?litellm_model_id={own['model_id']}", headers=bearer(key_b))
+    assert again.json["data"][0]["model_info"]["team_id"] == two_teams["b"]
     refused = client.post("/key/update", headers=bearer(key_b), json={
         "key": key_b, "team_id": two_teams["a"]})
     assert refused.status_code == 400 and "team_id" in refused.json["error"]["message"]

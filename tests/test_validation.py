@@ -72,8 +72,6 @@ def test_seed_body_sent_literally_names_line_and_column(app, client, team):
     (lambda b: b["litellm_params"].update(temperature_x=1, foo="bar"), "litellm_params",
      ["Unknown field(s) in litellm_params: foo, temperature_x"]),
     (lambda b: b.update(extra=1), None, ["Unknown field(s): extra"]),
-    (lambda b: b["model_info"].update(team_id="no-such-team"), "model_info.team_id",
-     ["Team id=no-such-team does not exist."]),
     (lambda b: b["litellm_params"].update(api_base="ftp://example.com"),
      "litellm_params.api_base", ["http://", "https://"]),
     (lambda b: b["litellm_params"].update(api_base="file:///etc/passwd"),
@@ -89,6 +87,15 @@ def test_bad_model_bodies_are_refused_and_store_nothing(app, client, team, mutat
     mutate(payload)
     before = stored_counts(app)
     assert_400(client.post("/model/new", json=payload, headers=bearer(key)), param, *words)
+    assert stored_counts(app) == before
+
+
+def test_a_missing_team_is_named_to_the_proxy_admin_and_stores_nothing(app, client, team):
+    # a team key gets the answer it gets for another team's id (tests/test_security_enumeration)
+    payload = body("no-such-team")
+    before = stored_counts(app)
+    assert_400(client.post("/model/new", json=payload, headers=ADMIN), "model_info.team_id",
+               "Team id=no-such-team does not exist.")
     assert stored_counts(app) == before
 
 

@@ -80,10 +80,16 @@ def model_test_draft(team_id):
     form = model_form(team_id)
     form.validate()
     try:
-        result = run(draft_target(team_id, form.new_body(team_id)))
+        target = draft_target(g.principal, team_id, form.new_body(team_id))
+        db.session.commit()  # a named key's first use binds it (audited) before it is sent
     except APIError as error:
-        return render_template("dashboard/models/_test_result.html", error=error.message)
-    return render_template("dashboard/models/_test_result.html", result=result)
+        db.session.rollback()
+        return _test_result(error=error.message)
+    return _test_result(result=run(target))
+
+
+def _test_result(**outcome):
+    return render_template("dashboard/models/_test_result.html", **outcome)
 
 
 @bp.route("/teams/<team_id>/models/<model_id>/edit", methods=["GET", "POST"])
@@ -117,5 +123,9 @@ def model_delete(team_id, model_id):
 @bp.post("/teams/<team_id>/models/<model_id>/test")
 @access(TEAM_MEMBER)
 def model_test(team_id, model_id):
-    target = resolver.target_of(_team_model(team_id, model_id))
-    return render_template("dashboard/models/_test_result.html", result=run(target))
+    row = _team_model(team_id, model_id)
+    try:
+        target = resolver.target_of(row)
+    except APIError as error:  # its key is not bound to where it points: nothing is sent
+        return _test_result(error=error.message)
+    return _test_result(result=run(target))

@@ -1,5 +1,7 @@
 """The "Test" button: one tiny chat call to a deployment's upstream through the same forwarding
-path and checks as a proxied call, reported as latency plus the answer or the provider's error."""
+path and checks as a proxied call, reported as latency plus the answer or the failure in plain
+words. Nothing else the upstream sends (error messages, headers, bodies) reaches the page: a
+host could echo anything there."""
 import time
 from dataclasses import dataclass
 
@@ -14,6 +16,13 @@ from webapp.services.validation import validate
 
 PROBE_BODY = {"messages": [{"role": "user", "content": "Reply with the single word: OK"}],
               "max_tokens": 16}
+MAX_ANSWER = 300  # characters of a successful answer shown
+PLAIN = {
+    401: "The provider refused the key.",
+    429: "The provider is rate limiting this deployment; try again later.",
+    502: "The upstream could not be reached, failed, or did not answer like a chat model.",
+    504: "The upstream did not answer in time.",
+}
 
 
 @dataclass
@@ -26,9 +35,19 @@ class ProbeResult:
 
 def _answer(payload: dict) -> str:
     try:
-        return payload["choices"][0]["message"]["content"] or "(empty answer)"
+        text = payload["choices"][0]["message"]["content"] or "(empty answer)"
     except (KeyError, IndexError, TypeError):
         return "(the upstream answered without a message)"
+    return text if isinstance(text, str) else "(the upstream answered without a message)"
+
+
+def plain_words(error: APIError) -> str:
+    """What a failed call means, without the upstream's own words."""
+    if error.param:  # Teamgate's own checks name a field; their words are Teamgate's
+        return error.message
+    return PLAIN.get(error.status, PLAIN[502] if error.status >= 500 else (
+        "The upstream refused the test call; check the upstream model, the API version and "
+        "the API base."))
 
 
 def run(target: Target) -> ProbeResult:
@@ -41,7 +60,10 @@ def run(target: Target) -> ProbeResult:
         if target.api_base:
             egress.check_api_base(target.api_base)
         call = target.provider.prepare(target, "chat", dict(PROBE_BODY))
-        db.session.close()  # no transaction held across the upstream call
+    except APIError as error:
+        return ProbeResult(False, elapsed(), error.message, error.status)
+    db.session.close()  # no transaction held across the upstream call
+    try:
         sent = forwarding.send(call, target, stream=False)
         try:
             payload = target.provider.translate_response("chat", sent.response.json())
@@ -50,12 +72,13 @@ def run(target: Target) -> ProbeResult:
         finally:
             sent.response.close()
     except APIError as error:
-        return ProbeResult(False, elapsed(), error.message, error.status)
-    return ProbeResult(True, elapsed(), _answer(payload))
+        return ProbeResult(False, elapsed(), plain_words(error), error.status)
+    return ProbeResult(True, elapsed(), _answer(payload)[:MAX_ANSWER])
 
 
-def draft_target(team_id: str | None, body: dict) -> Target:
-    """A target for a model not saved yet, from the registration form's body."""
+def draft_target(principal, team_id: str | None, body: dict) -> Target:
+    """A target for a model not saved yet, from the registration form's body. A named key must
+    be bound to the draft's host (its first use binds it: commit before sending)."""
     validate(body, schemas.MODEL_NEW)
     params = body["litellm_params"]
     provider, model = providers.for_params(params)
@@ -63,9 +86,12 @@ def draft_target(team_id: str | None, body: dict) -> Target:
         raise APIError(400, "Give the upstream model.", param="litellm_params.model")
     if provider is None:
         raise APIError(400, "Choose a known provider.", param="litellm_params.custom_llm_provider")
+    if params.get("api_base"):
+        egress.check_api_base(params["api_base"])
     if "litellm_credential_name" in params:
-        api_key = credentials.secret_of(credentials.by_name(team_id,
-                                                            params["litellm_credential_name"]))
+        credential = credentials.by_name(team_id, params["litellm_credential_name"])
+        credentials.ensure_bound(principal, credential, credentials.destination(params))
+        api_key = credentials.secret_of(credential)
     else:
         api_key = params.get("api_key")
     return Target(deployment_id="draft", public_name=body["model_name"], team_id=team_id,

@@ -5,10 +5,10 @@ from webapp.models.deployment import Deployment
 from webapp.models.key import VirtualKey
 from webapp.models.request_log import RequestLogEntry
 from webapp.models.settings import ChangeCounter
-from webapp.models.team import Team, TeamModelAlias
+from webapp.models.team import DeletedTeam, Team, TeamModelAlias
 from webapp.models.user import Membership, User
 
 __all__ = [
-    "AuditEntry", "ChangeCounter", "Deployment", "Membership", "ProviderCredential",
+    "AuditEntry", "ChangeCounter", "DeletedTeam", "Deployment", "Membership", "ProviderCredential",
     "RequestLogEntry", "Team", "TeamModelAlias", "User", "VirtualKey",
 ]

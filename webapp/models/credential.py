@@ -17,6 +17,8 @@ class ProviderCredential(db.Model):
     name: Mapped[str] = mapped_column(String(256))
     secret_encrypted: Mapped[str] = mapped_column(Text)
     secret_masked: Mapped[str] = mapped_column(String(16))
+    # the origins (scheme://host:port) this key may be sent to; empty until its first use
+    bound_origins: Mapped[list] = mapped_column(db.JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(256))
     updated_by: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,6 +24,8 @@ class Deployment(db.Model):
     model_info: Mapped[dict] = mapped_column(db.JSON, default=dict)
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)
     api_key_masked: Mapped[str | None] = mapped_column(String(16))
+    # the origin (scheme://host:port) the row's own key was saved for; it goes nowhere else
+    api_key_origin: Mapped[str | None] = mapped_column(String(320))
     credential_id: Mapped[str | None] = mapped_column(
         ForeignKey("provider_credentials.id", ondelete="RESTRICT"), index=True
     )

@@ -1,7 +1,7 @@
 """Virtual keys: stored only as a SHA-256 digest, shown in full once."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -10,10 +10,13 @@ from webapp.models.base import utcnow
 
 class VirtualKey(db.Model):
     __tablename__ = "virtual_keys"
+    # an alias is unique within its team: another team's aliases neither clash nor show
+    __table_args__ = (UniqueConstraint("team_id", "key_alias",
+                                       name="uq_virtual_keys_team_id_key_alias"),)
 
     token: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
     key_name: Mapped[str] = mapped_column(String(16))  # masked form, sk-...abcd
-    key_alias: Mapped[str | None] = mapped_column(String(256), unique=True)
+    key_alias: Mapped[str | None] = mapped_column(String(256))
     team_id: Mapped[str | None] = mapped_column(
         ForeignKey("teams.id", ondelete="CASCADE"), index=True
     )

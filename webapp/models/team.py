@@ -1,4 +1,5 @@
-"""Teams and their alias table (public model name -> internal deployment name)."""
+"""Teams, their alias table (public model name -> internal deployment name) and the ids of
+deleted teams."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -41,3 +42,13 @@ class TeamModelAlias(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     team: Mapped[Team] = relationship(back_populates="aliases")
+
+
+class DeletedTeam(db.Model):
+    """A deleted team's id, never given to a new team: the request log and the audit trail
+    keep rows by team id, and a new team must not show the old one's as its own."""
+    __tablename__ = "deleted_teams"
+
+    team_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_by: Mapped[str | None] = mapped_column(String(256))

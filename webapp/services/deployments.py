@@ -13,7 +13,11 @@ from webapp.services import audit, credentials, egress, resolver
 from webapp.services.cache import routing_changed
 
 SECRET_FIELDS = ("api_key",)
-RESERVED_INFO = ("team_public_model_name", "internal_model_name")
+# model_info keys Teamgate sets itself, or that would claim a permission (LiteLLM's access
+# fields): refused by name rather than stored or dropped
+RESERVED_INFO = ("is_admin", "created_by", "updated_by", "created_at", "updated_at", "db_model",
+                 "team_public_model_name", "internal_model_name", "model_id", "access_groups",
+                 "access_via_team_ids", "direct_access")
 
 
 def internal_name(team_id: str) -> str:
@@ -28,7 +32,9 @@ def serialize(row: Deployment, public: bool = False) -> dict:
         credential = db.session.get(ProviderCredential, row.credential_id)
         params["litellm_credential_name"] = credential.name
         params["api_key"] = credential.secret_masked
-    info = {**row.model_info, "id": row.id, "team_id": row.team_id}
+    # reserved keys an older release stored are not shown as if they meant something
+    info = {**{k: v for k, v in row.model_info.items() if k not in RESERVED_INFO},
+            "id": row.id, "team_id": row.team_id}
     if row.team_id:
         info["team_public_model_name"] = row.public_name
         info["internal_model_name"] = row.model_name
@@ -56,6 +62,18 @@ def authorize_team_write(principal, team_id: str | None):
                        param="model_info.team_id")
 
 
+def _check_info(info: dict, team_id: str | None):
+    """Refuse reserved model_info keys, and a team_id other than the model's own."""
+    reserved = sorted(k for k in info if k in RESERVED_INFO)
+    if reserved:
+        raise APIError(400, f"model_info.{reserved[0]} is set by Teamgate and cannot be sent"
+                            f" (reserved: {', '.join(f'model_info.{k}' for k in reserved)}).",
+                       param=f"model_info.{reserved[0]}")
+    if "team_id" in info and info["team_id"] != team_id:
+        raise APIError(400, "model_info.team_id cannot change: a model stays in the team it was "
+                            "registered in.", param="model_info.team_id")
+
+
 def _check_params(params: dict, team_id: str | None) -> tuple[str, str]:
     provider, model = providers.for_params(params)
     if provider is None or not model:
@@ -71,16 +89,25 @@ def _check_params(params: dict, team_id: str | None) -> tuple[str, str]:
     return provider.name, model
 
 
-def _apply_secret(row: Deployment, params: dict):
-    """Move the key out of params: encrypted on the row, or a reference to a named credential."""
+def _apply_key(principal, row: Deployment, params: dict):
+    """Move the key out of params (encrypted on the row, or a named credential's id), then make
+    sure the key the row keeps is bound to where these params send it."""
+    to = credentials.destination(params)
     if "litellm_credential_name" in params:
         row.credential_id = credentials.by_name(row.team_id, params.pop(
             "litellm_credential_name")).id
-        row.api_key_encrypted = row.api_key_masked = None
+        row.api_key_encrypted = row.api_key_masked = row.api_key_origin = None
     if "api_key" in params:
         secret = params.pop("api_key")
         row.api_key_encrypted, row.api_key_masked = encrypt(secret, row.id), mask(secret)
-        row.credential_id = None
+        row.api_key_origin, row.credential_id = to, None
+    if row.credential_id:
+        credentials.ensure_bound(principal, db.session.get(ProviderCredential, row.credential_id),
+                                 to)
+    elif row.api_key_encrypted and row.api_key_origin != to:
+        raise APIError(400, "Changing where the model's calls go (api_base) requires sending "
+                            "api_key again, so a stored key is never sent to a new host.",
+                       param="litellm_params.api_key")
 
 
 def _join_alias(principal, team_id: str, public_name: str) -> str:
@@ -109,20 +136,25 @@ def _leave_alias(team_id: str, internal: str, leaving: Deployment):
 def register(principal, body: dict) -> Deployment:
     info = dict(body.get("model_info") or {})
     team_id = info.get("team_id")
+    _check_info(info, team_id)
+    # permission before existence: another team's id and a missing one get the same answer
+    authorize_team_write(principal, team_id)
     if team_id is not None and db.session.get(Team, team_id) is None:
         raise APIError(400, f"Team id={team_id} does not exist.", param="model_info.team_id")
-    authorize_team_write(principal, team_id)
+    if "id" in info and not principal.is_admin:
+        # "already exists" would confirm another team's model id
+        raise APIError(400, "model_info.id is chosen by Teamgate; only the proxy admin may "
+                            "choose a model's id.", param="model_info.id")
     params = dict(body["litellm_params"])
     provider, _ = _check_params(params, team_id)
     model_id = info.pop("id", None) or new_id()
     if db.session.get(Deployment, model_id) is not None:
         raise APIError(400, f"A model with id={model_id} already exists.", param="model_info.id")
-    for key in ("team_id", *RESERVED_INFO):
-        info.pop(key, None)
+    info.pop("team_id", None)
     public_name = body["model_name"]
     row = Deployment(id=model_id, team_id=team_id, public_name=public_name, provider=provider,
                      model_info=info, created_by=principal.actor, updated_by=principal.actor)
-    _apply_secret(row, params)
+    _apply_key(principal, row, params)
     row.params = params
     row.model_name = _join_alias(principal, team_id, public_name) if team_id else public_name
     db.session.add(row)
@@ -143,18 +175,14 @@ def find_writable(principal, model_id: str) -> Deployment:
 
 def update(principal, body: dict) -> Deployment:
     row = find_writable(principal, body["model_info"]["id"])
+    _check_info(body["model_info"], row.team_id)
     before = serialize(row)
     changes = dict(body.get("litellm_params") or {})
     merged = {**row.params, **changes}
-    if changes.get("api_base", row.params.get("api_base")) != row.params.get("api_base") and not (
-            {"api_key", "litellm_credential_name"} & changes.keys()):
-        raise APIError(400, "Changing api_base requires sending api_key again, so a stored key "
-                            "is never sent to a new host.", param="litellm_params.api_key")
     row.provider, _ = _check_params(merged, row.team_id)
-    _apply_secret(row, merged)
+    _apply_key(principal, row, merged)
     row.params = merged
-    extra = {k: v for k, v in (body["model_info"]).items()
-             if k not in ("id", "team_id", *RESERVED_INFO)}
+    extra = {k: v for k, v in (body["model_info"]).items() if k not in ("id", "team_id")}
     row.model_info = {**row.model_info, **extra}
     new_name = body.get("model_name")
     if new_name and new_name != row.public_name:

@@ -1,4 +1,5 @@
-"""Virtual keys: generate, look up (cached), list, update, delete."""
+"""Virtual keys: generate, look up (cached), list, update, delete. A key's restrictions and
+identity are changed only by those who manage it: the proxy admin or an admin of its team."""
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,12 +9,14 @@ from sqlalchemy import select
 from webapp.crypto import hash_key, mask, new_virtual_key
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Team, VirtualKey
+from webapp.models import Membership, Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
 from webapp.services import audit, limits
 from webapp.services.cache import routing_cache, routing_changed
 
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# what a key may change of itself; everything else restricts it or names it
+SELF_SERVICE = ("key", "metadata")
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,45 @@ def serialize(row: VirtualKey) -> dict:
 
 
 
-def _check_alias_free(alias: str | None, token: str | None = None):
+def _check_alias_free(alias: str | None, team_id: str | None, token: str | None = None):
+    """A key alias is unique within its team (personal keys: among themselves), so another
+    team's aliases can neither be confirmed nor block a name."""
     if not alias:
         return
-    existing = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
+    same_team = VirtualKey.team_id == team_id if team_id else VirtualKey.team_id.is_(None)
+    existing = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias,
+                                                          same_team))
     if existing is not None and existing.token != token:
         raise APIError(400, f"A key with key_alias={alias} already exists.", param="key_alias")
 
 
+def manages(principal, row: VirtualKey) -> bool:
+    """May this caller change the key's restrictions: the proxy admin or an admin of its team."""
+    return principal.is_admin or bool(row.team_id and principal.team_role(row.team_id) == "admin")
+
+
+def _check_user_id(principal, team_id: str | None, user_id: str | None):
+    """A caller names only identities it may give: any for the proxy admin, a team admin its
+    team's members; anyone else none at all."""
+    if user_id is None or principal.is_admin:
+        return
+    member = team_id is not None and principal.team_role(team_id) == "admin" and \
+        db.session.scalar(select(Membership).where(Membership.team_id == team_id,
+                                                   Membership.user_id == user_id)) is not None
+    if not member:
+        raise APIError(403, f"user_id={user_id} is not a member of this team; only the proxy "
+                            "admin may give a key another user's identity.", param="user_id")
+
+
 def generate(principal, body: dict) -> dict:
     team_id = body.get("team_id")
-    if team_id is not None and db.session.get(Team, team_id) is None:
-        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    # permission first: another team's id and a missing one get the same answer
     if not principal.is_admin and principal.team_role(team_id or "") != "admin":
         raise APIError(403, "Only the proxy admin or an admin of the team may generate its keys.")
-    _check_alias_free(body.get("key_alias"))
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    _check_user_id(principal, team_id, body.get("user_id"))
+    _check_alias_free(body.get("key_alias"), team_id)
     secret = new_virtual_key()
     row = VirtualKey(
         token=hash_key(secret), key_name=mask(secret), key_alias=body.get("key_alias") or None,
@@ -100,14 +127,15 @@ def generate(principal, body: dict) -> dict:
     return {"key": secret, **serialize(row)}
 
 
+def _may_see(principal, row: VirtualKey) -> bool:
+    return principal.is_admin or principal.key_token == row.token or manages(principal, row)
+
+
 def find(principal, key_or_token: str) -> VirtualKey:
     """A key the caller may manage, by its secret or its hash; 404 otherwise."""
     token = key_or_token if re.fullmatch(r"[0-9a-f]{64}", key_or_token) else hash_key(key_or_token)
     row = db.session.get(VirtualKey, token)
-    allowed = row is not None and (
-        principal.is_admin or principal.key_token == token
-        or (row.team_id and principal.team_role(row.team_id) == "admin"))
-    if not allowed:
+    if row is None or not _may_see(principal, row):
         raise APIError(404, "Key not found.", param="key")
     return row
 
@@ -123,9 +151,15 @@ def visible(principal) -> list[VirtualKey]:
 
 def update(principal, body: dict) -> dict:
     row = find(principal, body["key"])
+    restricted = sorted(set(body) - set(SELF_SERVICE))
+    if restricted and not manages(principal, row):
+        raise APIError(403, f"Only the proxy admin or an admin of the key's team may change "
+                            f"{', '.join(restricted)} of a key.", param=restricted[0])
+    if "user_id" in body:
+        _check_user_id(principal, row.team_id, body["user_id"])
     before = serialize(row)
     if "key_alias" in body:
-        _check_alias_free(body["key_alias"], row.token)
+        _check_alias_free(body["key_alias"], row.team_id, row.token)
         row.key_alias = body["key_alias"] or None
     for field, attr in (("models", "models"), ("metadata", "meta"), ("user_id", "user_id"),
                         ("blocked", "blocked")):
@@ -150,7 +184,13 @@ def delete(principal, rows: list[VirtualKey]) -> list[str]:
 
 
 def find_by_alias(principal, alias: str) -> VirtualKey:
-    row = db.session.scalar(select(VirtualKey).where(VirtualKey.key_alias == alias))
-    if row is None:
+    """The one key with this alias among those the caller may manage; another team's alias
+    answers exactly like one nobody has."""
+    rows = [row for row in db.session.scalars(select(VirtualKey).where(
+        VirtualKey.key_alias == alias)) if _may_see(principal, row)]
+    if not rows:
         raise APIError(404, f"Key with key_alias={alias} not found.", param="key_aliases")
-    return find(principal, row.token)
+    if len(rows) > 1:  # only the proxy admin sees keys of several teams
+        raise APIError(400, f"Keys of several teams have key_alias={alias}; delete them by key.",
+                       param="key_aliases")
+    return rows[0]

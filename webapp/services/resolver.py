@@ -6,11 +6,19 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from webapp.crypto import decrypt
+from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
 from webapp import providers
 from webapp.providers import Target
+from webapp.services import credentials
 from webapp.services.cache import routing_cache
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A deployment whose stored key is not bound to where its row points: never called."""
+    message: str
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,10 @@ class Resolution:
     counter: itertools.count
 
     def pick(self) -> Target:
-        return self.targets[next(self.counter) % len(self.targets)]
+        target = self.targets[next(self.counter) % len(self.targets)]
+        if isinstance(target, Refusal):
+            raise APIError(403, target.message)
+        return target
 
 
 NOT_FOUND = "not_found"
@@ -42,15 +53,28 @@ def _deployments(**where) -> list[Deployment]:
     return list(db.session.scalars(query))
 
 
-def target_of(row: Deployment) -> Target:
-    provider, model = providers.for_params(row.params)
+def _key_of(row: Deployment, to: str | None) -> str | None:
+    """The row's provider key in clear, if it is bound to `to`; else an APIError (not sent)."""
     if row.credential_id:
         credential = db.session.get(ProviderCredential, row.credential_id)
-        api_key = decrypt(credential.secret_encrypted, credential.id)
+        if credentials.is_bound(credential, to):
+            return decrypt(credential.secret_encrypted, credential.id)
     elif row.api_key_encrypted:
-        api_key = decrypt(row.api_key_encrypted, row.id)
+        if to is not None and to == row.api_key_origin:
+            return decrypt(row.api_key_encrypted, row.id)
     else:
-        api_key = None
+        return None
+    raise APIError(403, f"The provider key of model {row.public_name} is not bound to "
+                        f"{to or 'its destination'}, where the model points; Teamgate did not "
+                        "send the call. Save the model again with its key, or ask a team admin "
+                        "to allow the host on the Provider keys page.")
+
+
+def target_of(row: Deployment) -> Target:
+    """What forwarding needs to call this deployment; an APIError (403) when its stored key is
+    not bound to the origin the row points at, however the row came to point there."""
+    provider, model = providers.for_params(row.params)
+    api_key = _key_of(row, credentials.destination(row.params))
     params = row.params
     return Target(
         deployment_id=row.id, public_name=row.public_name, team_id=row.team_id,
@@ -61,10 +85,17 @@ def target_of(row: Deployment) -> Target:
     )
 
 
+def _target_or_refusal(row: Deployment) -> Target | Refusal:
+    try:
+        return target_of(row)
+    except APIError as error:
+        return Refusal(error.message)
+
+
 def _lookup(team_id: str | None, key_models: tuple, name: str, is_admin: bool) -> Resolution:
     def found(how, rows):
         return Resolution(name, how, tuple(r.id for r in rows),
-                          tuple(target_of(r) for r in rows), itertools.count())
+                          tuple(_target_or_refusal(r) for r in rows), itertools.count())
 
     def failed(how):
         return Resolution(name, how, (), (), itertools.count())

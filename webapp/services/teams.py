@@ -3,8 +3,8 @@ from sqlalchemy import select
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import (Deployment, Membership, ProviderCredential, Team, TeamModelAlias,
-                           User, VirtualKey)
+from webapp.models import (DeletedTeam, Deployment, Membership, ProviderCredential, Team,
+                           TeamModelAlias, User, VirtualKey)
 from webapp.models.base import isoformat
 from webapp.services import audit, limits, users
 from webapp.services.cache import routing_changed
@@ -14,13 +14,15 @@ ROLE_TO_LITELLM = {"admin": "admin", "member": "user"}
 
 
 def get_team_or_404(principal, team_id: str, role: str | None = None) -> Team:
-    """A team the caller belongs to (with at least `role`), else 404 / 403."""
-    team = db.session.get(Team, team_id)
+    """A team the caller belongs to (with at least `role`). Any other id gets one answer,
+    whether a team has it or not, so other teams' ids cannot be confirmed: 403 for a team key
+    (its own team is the only one it may name), 404 for everyone else."""
     caller_role = principal.team_role(team_id)
-    if team is None or (caller_role is None and principal.kind != "team_key"):
+    team = db.session.get(Team, team_id) if caller_role is not None else None
+    if team is None:
+        if principal.kind == "team_key":
+            raise APIError(403, "This key belongs to another team.", param="team_id")
         raise APIError(404, f"Team id={team_id} not found.", param="team_id")
-    if caller_role is None:
-        raise APIError(403, "This key belongs to another team.", param="team_id")
     if role == "admin" and caller_role != "admin":
         raise APIError(403, "Only an admin of this team may do this.", param="team_id")
     return team
@@ -67,6 +69,10 @@ def create(principal, body: dict) -> Team:
     team_id = body.get("team_id")
     if team_id and db.session.get(Team, team_id) is not None:
         raise APIError(400, f"Team id={team_id} already exists.", param="team_id")
+    if team_id and db.session.get(DeletedTeam, team_id) is not None:
+        raise APIError(400, f"Team id={team_id} belonged to a deleted team; choose another id "
+                            "(a team id is never reused, so that no team inherits another's "
+                            "usage and audit trail).", param="team_id")
     team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
                 limits=limits.from_body(body),
@@ -108,6 +114,7 @@ def delete(principal, team_ids: list[str]) -> list[str]:
                 db.session.delete(row)
             db.session.flush()
         db.session.delete(team)
+        db.session.add(DeletedTeam(team_id=team.id, deleted_by=principal.actor))
     routing_changed()
     return team_ids
 
