@@ -17,7 +17,7 @@ from tests.conftest import AMBIENT_OPENAI_KEY, MASTER_KEY
 from tests.fake_upstream import FakeUpstream
 
 # columns where a provider key may live, and only as ciphertext
-ENCRYPTED_COLUMNS = {("deployments", "api_key_encrypted"),
+ENCRYPTED_COLUMNS = {("deployments", "secrets"),  # a JSON object: field name -> ciphertext
                      ("provider_credentials", "secret_encrypted")}
 CIPHERTEXT_PREFIX = "v1."
 PROVIDER_KEY_PATTERN = re.compile(r"sk-provider-[A-Za-z0-9_-]+")
@@ -171,7 +171,10 @@ def database_findings(app: Flask, secrets: set[str]) -> list[str]:
                         continue
                     text = str(value)
                     if (table, column) in ENCRYPTED_COLUMNS:
-                        if not text.startswith(CIPHERTEXT_PREFIX):
+                        sealed = json.loads(value).values() if isinstance(value, str) and \
+                            value.startswith("{") else value.values() \
+                            if isinstance(value, dict) else [value]
+                        if not all(str(v).startswith(CIPHERTEXT_PREFIX) for v in sealed):
                             findings.append(f"{table}.{column} holds a non-ciphertext value")
                     for secret in secrets:
                         if secret in text:

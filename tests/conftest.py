@@ -1,10 +1,12 @@
 """Fixtures: a migrated database (SQLite, or PostgreSQL when TEAMGATE_TEST_DATABASE_URL is set),
 the app and its clients, a live Teamgate on 127.0.0.1, fake upstreams, and seed factories."""
 import os
+import uuid
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from tests.fake_upstream import FakeUpstream
@@ -49,6 +51,23 @@ def _config(url: str, **extra) -> dict:
             "TEAMGATE_ENCRYPTION_KEY": ENCRYPTION_KEY, "SECRET_KEY": "test-secret-key",
             "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32", "UPSTREAM_TIMEOUT": 5.0,
             "STREAM_IDLE_TIMEOUT": 5.0, "CACHE_CHECK_INTERVAL": 0.2, **extra}
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """A database of its own: a SQLite file, or a fresh PostgreSQL database on the test server."""
+    url = os.environ.get("TEAMGATE_TEST_DATABASE_URL")
+    if not url:
+        yield "sqlite:///" + str(tmp_path / "upgrade.db")
+        return
+    name = f"teamgate_upgrade_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from tests.fake_bedrock import FakeBedrock, Reply, event, exception, frame, text
 from webapp.errors import APIError
 from webapp.proxy import failures, transport
 from webapp.providers.bedrock import FIELDS, BedrockProvider, EventFrames
-from webapp.providers.openai_shape import CloudTarget, StreamOutcome
+from webapp.providers.base import Target
+from webapp.providers.openai_shape import StreamOutcome
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -33,11 +34,11 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
-def target(model=CLAUDE, api_base=None, secret=SECRET_KEY, token=None, **params) -> CloudTarget:
+def target(model=CLAUDE, api_base=None, secret=SECRET_KEY, token=None, **params) -> Target:
     secrets = {"aws_secret_access_key": secret}
     if token:
         secrets["aws_session_token"] = token
-    return CloudTarget(
+    return Target(
         deployment_id="dep-1", public_name="claude", team_id="team-a", provider=PROVIDER,
         upstream_model=model, api_base=api_base, api_version=None, api_key=None,
         organization=None, timeout=None, stream_timeout=None, max_retries=None,

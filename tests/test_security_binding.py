@@ -7,9 +7,8 @@ from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from tests.conftest import ADMIN, _config, bearer
-from tests.dashboard_support import as_user, world  # noqa: F401
+
 from tests.fake_upstream import Reply
-from tests.test_security_migrations import empty_database  # noqa: F401
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import AuditEntry, Deployment, ProviderCredential
@@ -244,7 +243,7 @@ def test_the_upgrade_binds_existing_keys_to_where_their_models_send_them(empty_d
             db.session.commit()
             upgrade()
             origins = dict(db.session.execute(text(
-                "SELECT id, api_key_origin FROM deployments")).all())
+                "SELECT id, secrets_origin FROM deployments")).all())
             assert origins == {"dep-0": "https://own.example.com:8443",
                                "dep-1": "https://api.openai.com:443", "dep-2": None,
                                "dep-3": None, "dep-4": None}

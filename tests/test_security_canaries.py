@@ -20,7 +20,7 @@ def test_scanner_catches_a_secret_in_a_response_a_log_record_and_a_column(app, c
     logging.getLogger("webapp.test").debug("oops %s", PROVIDER_KEY)
     canaries.WATCH.record_response("GET /fake", f"header: {MASTER_KEY}")
     with app.app_context():
-        db.session.execute(db.update(Deployment).values(api_key_masked=PROVIDER_KEY[:16]))
+        db.session.execute(db.update(Deployment).values(secrets_masked={"api_key": PROVIDER_KEY[:16]}))
         db.session.execute(db.update(Deployment).values(public_name=PROVIDER_KEY))
         db.session.commit()
     findings = canaries.findings_of_test()
@@ -45,9 +45,9 @@ def test_provider_keys_are_only_in_the_encrypted_columns_and_only_as_ciphertext(
         secrets = {PROVIDER_KEY, "sk-provider-credential-secret-5678"}
         deployment = db.session.scalar(db.select(Deployment))
         credential = db.session.scalar(db.select(ProviderCredential))
-        assert deployment.api_key_encrypted.startswith("v1.")
+        assert deployment.secrets["api_key"].startswith("v1.")
         assert credential.secret_encrypted.startswith("v1.")
-        assert deployment.api_key_masked == "sk-...1234"
+        assert deployment.secrets_masked == {"api_key": "sk-...1234"}
     assert canaries.database_findings(app, secrets) == []
 
 

@@ -34,8 +34,7 @@ def test_a_ciphertext_copied_to_another_deployment_does_not_decrypt(app, client,
                         api_key="sk-provider-team-a-other-9999")
     with app.app_context():
         source = db.session.get(Deployment, first["model_id"])
-        db.session.get(Deployment, second["model_id"]).api_key_encrypted = \
-            source.api_key_encrypted
+        db.session.get(Deployment, second["model_id"]).secrets = dict(source.secrets)
         db.session.commit()
     response = client.post("/v1/chat/completions", headers=bearer(key),
                            json={"model": "second", **CHAT})
@@ -46,8 +45,8 @@ def test_a_ciphertext_copied_to_another_deployment_does_not_decrypt(app, client,
 
 def _secrets_under(app, key):
     with app.app_context():
-        rows = [(r.api_key_encrypted, r.id) for r in db.session.scalars(db.select(Deployment))
-                if r.api_key_encrypted]
+        rows = [(sealed, r.id) for r in db.session.scalars(db.select(Deployment))
+                for sealed in (r.secrets or {}).values()]
         rows += [(r.secret_encrypted, r.id)
                  for r in db.session.scalars(db.select(ProviderCredential))]
         result = []
@@ -104,8 +103,8 @@ def test_rotation_is_all_or_nothing(app, seed, upstream, tmp_path):
     old = app.config["TEAMGATE_ENCRYPTION_KEY"]
     with app.app_context():
         row = db.session.get(Deployment, bad["model_id"])
-        row.api_key_encrypted = encrypt("sk-provider-team-a-bad-0000", row.id,
-                                        new_encryption_key())
+        row.secrets = {"api_key": encrypt("sk-provider-team-a-bad-0000", row.id,
+                                          new_encryption_key())}
         db.session.commit()
     app.instance_path = str(tmp_path)
     result = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
@@ -114,7 +113,7 @@ def test_rotation_is_all_or_nothing(app, seed, upstream, tmp_path):
     assert app.config["TEAMGATE_ENCRYPTION_KEY"] == old
     with app.app_context():
         row = db.session.get(Deployment, good["model_id"])
-        assert decrypt(row.api_key_encrypted, row.id, old) == "sk-provider-team-a-secret-1234"
+        assert decrypt(row.secrets["api_key"], row.id, old) == "sk-provider-team-a-secret-1234"
         db.session.delete(db.session.get(Deployment, bad["model_id"]))
         db.session.commit()
 

@@ -3,7 +3,6 @@ key's team changes its restrictions, and user_id is set only to someone the call
 import pytest
 
 from tests.conftest import ADMIN, bearer
-from tests.dashboard_support import as_user, make_user, world  # noqa: F401
 from webapp.auth.principal import MASTER
 from webapp.auth.sessions import principal_for
 from webapp.errors import APIError

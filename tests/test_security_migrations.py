@@ -1,14 +1,11 @@
 """Upgrades lose nothing: build the previous release's schema, fill it, upgrade, find every row;
 and the migrations end exactly where the models are."""
-import os
 import uuid
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from tests.conftest import _config
 from webapp import create_app
@@ -32,23 +29,6 @@ ROWS = {
                      "team_id": "team-a", "route": "/chat/completions", "status": 200,
                      "latency_ms": 12.5, "stream": False} for _ in range(50)],
 }
-
-
-@pytest.fixture
-def empty_database(tmp_path):
-    """A database of its own: a SQLite file, or a fresh PostgreSQL database on the test server."""
-    url = os.environ.get("TEAMGATE_TEST_DATABASE_URL")
-    if not url:
-        yield "sqlite:///" + str(tmp_path / "upgrade.db")
-        return
-    name = f"teamgate_upgrade_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 def test_upgrade_from_the_previous_schema_keeps_every_row(empty_database):

@@ -8,7 +8,6 @@ from sqlalchemy import text
 
 from tests.conftest import ADMIN, _config, bearer
 from tests.dashboard_support import DashClient, make_user
-from tests.test_security_migrations import empty_database  # noqa: F401
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import DeletedTeam

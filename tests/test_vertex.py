@@ -15,7 +15,8 @@ from webapp.errors import APIError
 from webapp.proxy import failures, transport
 from webapp.providers.gemini_chat import schema
 from webapp.providers.google_auth import TeamgateRequest, TokenSource
-from webapp.providers.openai_shape import CloudTarget, StreamOutcome
+from webapp.providers.base import Target
+from webapp.providers.openai_shape import StreamOutcome
 from webapp.providers.vertex import (GEMINI_FIELDS, VERTEX_FIELDS, GeminiProvider,
                                            SSEEvents, VertexAIProvider)
 
@@ -34,7 +35,7 @@ def fixture(name: str) -> dict:
 
 
 def target(provider, model="gemini-1.5-pro", api_base=None, secrets=None, **params):
-    return CloudTarget(
+    return Target(
         deployment_id="dep-1", public_name="gemini", team_id="team-a", provider=provider,
         upstream_model=model, api_base=api_base, api_version=None, api_key=None,
         organization=None, timeout=None, stream_timeout=None, max_retries=None,

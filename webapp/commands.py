@@ -78,10 +78,11 @@ def rotate_encryption_key_command():
     """Re-encrypt every stored provider key under a new encryption key, in one transaction."""
     old, new = current_app.config["TEAMGATE_ENCRYPTION_KEY"], new_encryption_key()
     count = 0
-    for row in db.session.scalars(select(Deployment).where(
-            Deployment.api_key_encrypted.is_not(None))):
-        row.api_key_encrypted = encrypt(decrypt(row.api_key_encrypted, row.id, old), row.id, new)
-        count += 1
+    for row in db.session.scalars(select(Deployment)):
+        if row.secrets:
+            row.secrets = {name: encrypt(decrypt(sealed, row.id, old), row.id, new)
+                           for name, sealed in row.secrets.items()}
+            count += len(row.secrets)
     for row in db.session.scalars(select(ProviderCredential)):
         row.secret_encrypted = encrypt(decrypt(row.secret_encrypted, row.id, old), row.id, new)
         count += 1

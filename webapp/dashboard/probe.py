@@ -3,7 +3,7 @@ path and checks as a proxied call, reported as latency plus the answer or the fa
 words. Nothing else the upstream sends (error messages, headers, bodies) reaches the page: a
 host could echo anything there."""
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -14,6 +14,7 @@ from webapp.providers.base import Target
 from webapp.services import credentials, egress, schemas
 from webapp.services.validation import validate
 
+DRAFT_TIMEOUT = 30.0  # seconds: a test call of a model not saved yet
 PROBE_BODY = {"messages": [{"role": "user", "content": "Reply with the single word: OK"}],
               "max_tokens": 16}
 MAX_ANSWER = 300  # characters of a successful answer shown
@@ -88,14 +89,12 @@ def draft_target(principal, team_id: str | None, body: dict) -> Target:
         raise APIError(400, "Choose a known provider.", param="litellm_params.custom_llm_provider")
     if params.get("api_base"):
         egress.check_api_base(params["api_base"])
+    secrets = {name: value for name, value in params.items() if name in providers.secret_names()}
     if "litellm_credential_name" in params:
         credential = credentials.by_name(team_id, params["litellm_credential_name"])
         credentials.ensure_bound(principal, credential, credentials.destination(params))
-        api_key = credentials.secret_of(credential)
-    else:
-        api_key = params.get("api_key")
-    return Target(deployment_id="draft", public_name=body["model_name"], team_id=team_id,
-                  provider=provider, upstream_model=model, api_base=params.get("api_base"),
-                  api_version=params.get("api_version"), api_key=api_key,
-                  organization=params.get("organization"), timeout=30.0, stream_timeout=None,
-                  max_retries=0)
+        secrets["api_key"] = credentials.secret_of(credential)
+    drafted = {name: value for name, value in params.items() if name not in secrets}
+    target = providers.target_for(drafted, secrets, deployment_id="draft",
+                                  public_name=body["model_name"], team_id=team_id)
+    return replace(target, timeout=DRAFT_TIMEOUT, stream_timeout=None, max_retries=0)

@@ -1,7 +1,7 @@
 """Deployments: one upstream model behind a name, for a team or for everyone."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -22,10 +22,12 @@ class Deployment(db.Model):
     # litellm_params as sent (model, api_base, api_version, timeouts...), secrets removed
     params: Mapped[dict] = mapped_column(db.JSON, default=dict)
     model_info: Mapped[dict] = mapped_column(db.JSON, default=dict)
-    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
-    api_key_masked: Mapped[str | None] = mapped_column(String(16))
-    # the origin (scheme://host:port) the row's own key was saved for; it goes nowhere else
-    api_key_origin: Mapped[str | None] = mapped_column(String(320))
+    # the row's own secrets (the fields its provider declares secret): field name -> AES-GCM
+    # ciphertext bound to the row id, and field name -> masked form
+    secrets: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
+    secrets_masked: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
+    # the origin (scheme://host:port) the row's own secrets were saved for; they go nowhere else
+    secrets_origin: Mapped[str | None] = mapped_column(String(320))
     credential_id: Mapped[str | None] = mapped_column(
         ForeignKey("provider_credentials.id", ondelete="RESTRICT"), index=True
     )

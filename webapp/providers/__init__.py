@@ -3,8 +3,10 @@ from webapp import operations
 from webapp.providers.anthropic import AnthropicProvider
 from webapp.providers.azure import AzureProvider
 from webapp.providers.base import Field, Provider, Target
+from webapp.providers.bedrock import BedrockProvider
 from webapp.providers.mistral import MistralProvider
 from webapp.providers.openai import OpenAIProvider
+from webapp.providers.vertex import GeminiProvider, VertexAIProvider
 
 _PROVIDERS: dict[str, Provider] = {}
 _FIELDS: dict[str, Field] = {}
@@ -25,6 +27,9 @@ register(OpenAIProvider())
 register(AzureProvider())
 register(AnthropicProvider())
 register(MistralProvider())
+register(BedrockProvider())
+register(VertexAIProvider())
+register(GeminiProvider())
 
 
 def names() -> list[str]:
@@ -38,6 +43,10 @@ def registered() -> list[Provider]:
 
 def get(name: str) -> Provider | None:
     return _PROVIDERS.get(name)
+
+
+def secret_names() -> frozenset[str]:
+    return frozenset(name for name, declared in _FIELDS.items() if declared.secret)
 
 
 def declared_fields() -> dict[str, Field]:

@@ -3,13 +3,6 @@ it authenticates, how answers come back. The API's schema, the dashboard's form,
 and the masking of secrets are all read from these declarations."""
 from dataclasses import dataclass, field
 
-# JSON schema of each field kind
-KIND_SCHEMAS = {
-    "string": {"type": "string", "minLength": 1, "maxLength": 2048},
-    "url": {"type": "string", "minLength": 1, "maxLength": 2048},
-    "secret": {"type": "string", "minLength": 1, "maxLength": 16384,
-               "description": "Use 1 to 16384 characters."},
-}
 
 
 @dataclass(frozen=True)
@@ -27,7 +20,8 @@ class Field:
         return self.kind == "secret"
 
     def schema(self) -> dict:
-        return {**KIND_SCHEMAS[self.kind], "maxLength": self.max_length}
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length,
+                "description": f"Use 1 to {self.max_length} characters."}
 
 
 def api_key_field() -> Field:
@@ -77,15 +71,16 @@ class Provider:
     response_passthrough = True
 
     @property
-    def requires_api_base(self) -> bool:
-        return any(f.name == "api_base" and f.required for f in self.fields)
-
-    @property
     def secret_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.secret)
 
     def base(self, target: Target) -> str:
         return (target.api_base or self.default_api_base).rstrip("/")
+
+    def destination(self, target: Target) -> str:
+        """The base URL every call of this deployment goes to; its secrets are bound to the
+        origin of it."""
+        return self.base(target)
 
     def url(self, target: Target, operation: str) -> str:
         raise NotImplementedError

@@ -14,19 +14,19 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from webapp.errors import APIError
 from webapp.providers import converse
 from webapp.providers import openai_shape as shape
-from webapp.providers.base import PreparedCall, Provider
+from webapp.providers.base import Field, PreparedCall, Provider
 
 FIELDS = (
-    shape.ProviderField("aws_access_key_id", "AWS access key ID", required=True),
-    shape.ProviderField("aws_secret_access_key", "AWS secret access key", required=True,
-                        secret=True),
-    shape.ProviderField("aws_session_token", "AWS session token", secret=True,
-                        help="Only for temporary (STS) credentials."),
-    shape.ProviderField("aws_region_name", "AWS region", required=True,
-                        help="The region that serves the model, such as us-east-1."),
-    shape.ProviderField("aws_bedrock_runtime_endpoint", "Bedrock runtime endpoint",
-                        help="Default https://bedrock-runtime.<region>.amazonaws.com "
-                             "(a VPC endpoint, say); api_base works too."),
+    Field("aws_access_key_id", "AWS access key ID", required=True, max_length=128),
+    Field("aws_secret_access_key", "AWS secret access key", "Write-only: stored encrypted.",
+          kind="secret", required=True),
+    Field("aws_session_token", "AWS session token", "Only for temporary (STS) credentials.",
+          kind="secret"),
+    Field("aws_region_name", "AWS region", "The region that serves the model, such as "
+          "us-east-1.", required=True, max_length=64),
+    Field("aws_bedrock_runtime_endpoint", "Bedrock runtime endpoint",
+          "Default https://bedrock-runtime.<region>.amazonaws.com (a VPC endpoint, say); "
+          "api_base works too.", kind="url"),
 )
 # the region becomes part of a host name: nothing but a region's letters, digits and dashes
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -165,6 +165,8 @@ def embedding_response(payload: dict, model: str) -> dict:
 
 class BedrockProvider(Provider):
     name = "bedrock"
+    label = "AWS Bedrock"
+    model_help = "The Bedrock model id, for example anthropic.claude-3-5-sonnet-20240620-v1:0."
     fields = FIELDS
     stream_passthrough = False
     response_passthrough = False
@@ -183,7 +185,8 @@ class BedrockProvider(Provider):
         action = "converse-stream" if stream else "converse"
         return f"{self.endpoint(target)}/model/{model}/{action}"
 
-    url = upstream_url  # today's Provider interface
+    url = upstream_url
+    destination = endpoint
 
     def prepare(self, target, operation: str, body: dict) -> PreparedCall:
         stream = operation == "chat" and body.get("stream") is True

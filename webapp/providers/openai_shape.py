@@ -4,31 +4,10 @@ embeddings lists as OpenAI clients expect them."""
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webapp.errors import APIError
 from webapp.proxy import failures
-from webapp.providers.base import Target
-
-
-@dataclass(frozen=True)
-class ProviderField:
-    """One `litellm_params` field a provider declares (kept here until base.py has it)."""
-    name: str
-    label: str
-    kind: str = "string"  # string | number | integer | json
-    required: bool = False
-    secret: bool = False
-    help: str = ""
-    default: object = None
-
-
-@dataclass(frozen=True)
-class CloudTarget(Target):
-    """A Target with the deployment's non-secret `params` and decrypted `secrets` (until the
-    shared Target carries both)."""
-    params: dict = field(default_factory=dict)
-    secrets: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -9,20 +9,19 @@ from urllib.parse import quote, urlsplit
 from webapp.errors import APIError
 from webapp.providers import gemini_chat
 from webapp.providers import openai_shape as shape
-from webapp.providers.base import PreparedCall, Provider
+from webapp.providers.base import Field, PreparedCall, Provider, api_key_field
 from webapp.providers.google_auth import TokenSource, app_tokens
 
 VERTEX_FIELDS = (
-    shape.ProviderField("vertex_project", "Google Cloud project",
-                        help="Default: the service account's project_id."),
-    shape.ProviderField("vertex_location", "Location", default="us-central1",
-                        help="A region such as us-central1, or global."),
-    shape.ProviderField("vertex_credentials", "Service account key", kind="json",
-                        required=True, secret=True,
-                        help="The JSON key file's contents; Teamgate never falls back to the "
-                             "machine's own Google credentials."),
+    Field("vertex_project", "Google Cloud project", "Default: the service account's "
+          "project_id.", max_length=64),
+    Field("vertex_location", "Location", "A region such as us-central1 (the default), or "
+          "global.", max_length=40),
+    Field("vertex_credentials", "Service account key", "The JSON key file's contents, stored "
+          "encrypted; Teamgate never falls back to the machine's own Google credentials.",
+          kind="secret", required=True, max_length=16384),
 )
-GEMINI_FIELDS = (shape.ProviderField("api_key", "Gemini API key", required=True, secret=True),)
+GEMINI_FIELDS = (api_key_field(),)
 # both become part of the host or path: letters, digits and the few marks Google allows
 LOCATION = re.compile(r"^[a-z0-9-]{2,40}$")
 PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]{2,62}$")
@@ -102,7 +101,7 @@ class _Google(Provider):
     def upstream_url(self, target, operation: str, stream: bool = False) -> str:
         raise NotImplementedError
 
-    def url(self, target, operation: str) -> str:  # today's Provider interface
+    def url(self, target, operation: str) -> str:
         return self.upstream_url(target, operation)
 
     def model(self, target) -> str:
@@ -173,6 +172,8 @@ def _method(operation: str, stream: bool, embeddings: str) -> str:
 
 class VertexAIProvider(_Google):
     name = "vertex_ai"
+    label = "Google Vertex AI"
+    model_help = "As Vertex AI names it, for example gemini-1.5-pro."
     aliases = ("vertex_ai_beta",)
     fields = VERTEX_FIELDS
 
@@ -206,16 +207,21 @@ class VertexAIProvider(_Google):
                            param="litellm_params.vertex_location")
         return location
 
+    def destination(self, target) -> str:
+        base = (target.api_base or "").rstrip("/")
+        if base:
+            return base
+        location = self._location(target)
+        host = "aiplatform" if location == "global" else f"{location}-aiplatform"
+        return f"https://{host}.googleapis.com"
+
     def upstream_url(self, target, operation: str, stream: bool = False) -> str:
         method = _method(operation, stream, "predict")
         query = "?alt=sse" if stream else ""
-        base = (target.api_base or "").rstrip("/")
+        base = self.destination(target)
         if urlsplit(base).path:  # as LiteLLM: an api_base with a path is the model's URL
             return f"{base}:{method}{query}"
         location = self._location(target)
-        if not base:
-            host = "aiplatform" if location == "global" else f"{location}-aiplatform"
-            base = f"https://{host}.googleapis.com"
         return (f"{base}/v1/projects/{self._project(target)}/locations/{location}/publishers/"
                 f"google/models/{self.model(target)}:{method}{query}")
 
@@ -232,6 +238,8 @@ class VertexAIProvider(_Google):
 
 class GeminiProvider(_Google):
     name = "gemini"
+    label = "Google Gemini API"
+    model_help = "As the Gemini API names it, for example gemini-1.5-flash."
     fields = GEMINI_FIELDS
     default_api_base = "https://generativelanguage.googleapis.com/v1beta"
 

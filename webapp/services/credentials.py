@@ -40,9 +40,11 @@ def origin(url: str) -> str | None:
 
 
 def destination(params: dict) -> str | None:
-    """The origin a deployment with these litellm_params sends its key to."""
+    """The origin a deployment with these litellm_params sends its secrets to."""
     provider, _ = providers.for_params(params)
-    base = params.get("api_base") or (provider.default_api_base if provider else "")
+    if provider is None:
+        return None
+    base = provider.destination(providers.target_for(params, {}))
     return origin(base) if base else None
 
 

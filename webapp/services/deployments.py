@@ -12,7 +12,6 @@ from webapp import providers
 from webapp.services import audit, credentials, egress, resolver
 from webapp.services.cache import routing_changed
 
-SECRET_FIELDS = ("api_key",)
 # model_info keys Teamgate sets itself, or that would claim a permission (LiteLLM's access
 # fields): refused by name rather than stored or dropped
 RESERVED_INFO = ("is_admin", "created_by", "updated_by", "created_at", "updated_at", "db_model",
@@ -25,9 +24,7 @@ def internal_name(team_id: str) -> str:
 
 
 def serialize(row: Deployment, public: bool = False) -> dict:
-    params = dict(row.params)
-    if row.api_key_masked:
-        params["api_key"] = row.api_key_masked
+    params = {**row.params, **(row.secrets_masked or {})}
     if row.credential_id:
         credential = db.session.get(ProviderCredential, row.credential_id)
         params["litellm_credential_name"] = credential.name
@@ -81,33 +78,43 @@ def _check_params(params: dict, team_id: str | None) -> tuple[str, str]:
         raise APIError(400, f"Unknown provider '{name}'. Set litellm_params.model to "
                             f"'<provider>/<model>' with one of: {', '.join(providers.names())}.",
                        param="litellm_params.custom_llm_provider")
+    for declared in provider.fields:
+        # a required secret may be stored already, or come from a named provider key
+        if declared.required and not declared.secret and not params.get(declared.name):
+            raise APIError(400, f"Provider {provider.name} needs litellm_params."
+                                f"{declared.name}.", param=f"litellm_params.{declared.name}")
+        if declared.kind == "url" and params.get(declared.name):
+            egress.check_api_base(params[declared.name])
     if params.get("api_base"):
         egress.check_api_base(params["api_base"])
-    elif provider.requires_api_base:
-        raise APIError(400, f"Provider {provider.name} needs litellm_params.api_base.",
-                       param="litellm_params.api_base")
     return provider.name, model
 
 
-def _apply_key(principal, row: Deployment, params: dict):
-    """Move the key out of params (encrypted on the row, or a named credential's id), then make
-    sure the key the row keeps is bound to where these params send it."""
+def _apply_secrets(principal, row: Deployment, params: dict):
+    """Move every secret out of params (encrypted on the row, or a named credential's id), then
+    make sure the secrets the row keeps are bound to where these params send them."""
     to = credentials.destination(params)
+    sent = {name: params.pop(name) for name in list(params) if name in providers.secret_names()}
+    stored, masked = dict(row.secrets or {}), dict(row.secrets_masked or {})
     if "litellm_credential_name" in params:
         row.credential_id = credentials.by_name(row.team_id, params.pop(
             "litellm_credential_name")).id
-        row.api_key_encrypted = row.api_key_masked = row.api_key_origin = None
-    if "api_key" in params:
-        secret = params.pop("api_key")
-        row.api_key_encrypted, row.api_key_masked = encrypt(secret, row.id), mask(secret)
-        row.api_key_origin, row.credential_id = to, None
+        stored.pop("api_key", None)
+        masked.pop("api_key", None)
+    kept = sorted(set(stored) - set(sent))
+    if kept and row.secrets_origin != to:
+        raise APIError(400, f"Changing where the model's calls go (api_base) requires sending "
+                            f"{', '.join(kept)} again, so a stored secret is never sent to a new "
+                            "host.", param=f"litellm_params.{kept[0]}")
+    for name, secret in sent.items():
+        stored[name], masked[name] = encrypt(secret, row.id), mask(secret)
+    if "api_key" in sent:
+        row.credential_id = None
+    row.secrets, row.secrets_masked = stored, masked
+    row.secrets_origin = to if stored else None
     if row.credential_id:
         credentials.ensure_bound(principal, db.session.get(ProviderCredential, row.credential_id),
                                  to)
-    elif row.api_key_encrypted and row.api_key_origin != to:
-        raise APIError(400, "Changing where the model's calls go (api_base) requires sending "
-                            "api_key again, so a stored key is never sent to a new host.",
-                       param="litellm_params.api_key")
 
 
 def _join_alias(principal, team_id: str, public_name: str) -> str:
@@ -154,7 +161,7 @@ def register(principal, body: dict) -> Deployment:
     public_name = body["model_name"]
     row = Deployment(id=model_id, team_id=team_id, public_name=public_name, provider=provider,
                      model_info=info, created_by=principal.actor, updated_by=principal.actor)
-    _apply_key(principal, row, params)
+    _apply_secrets(principal, row, params)
     row.params = params
     row.model_name = _join_alias(principal, team_id, public_name) if team_id else public_name
     db.session.add(row)
@@ -180,7 +187,7 @@ def update(principal, body: dict) -> Deployment:
     changes = dict(body.get("litellm_params") or {})
     merged = {**row.params, **changes}
     row.provider, _ = _check_params(merged, row.team_id)
-    _apply_key(principal, row, merged)
+    _apply_secrets(principal, row, merged)
     row.params = merged
     extra = {k: v for k, v in (body["model_info"]).items() if k not in ("id", "team_id")}
     row.model_info = {**row.model_info, **extra}

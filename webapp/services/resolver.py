@@ -53,36 +53,35 @@ def _deployments(**where) -> list[Deployment]:
     return list(db.session.scalars(query))
 
 
-def _key_of(row: Deployment, to: str | None) -> str | None:
-    """The row's provider key in clear, if it is bound to `to`; else an APIError (not sent)."""
+def _secrets_of(row: Deployment, to: str | None) -> dict:
+    """The row's secrets in clear, if they are bound to `to`; else an APIError (not sent)."""
+    secrets = {}
     if row.credential_id:
         credential = db.session.get(ProviderCredential, row.credential_id)
-        if credentials.is_bound(credential, to):
-            return decrypt(credential.secret_encrypted, credential.id)
-    elif row.api_key_encrypted:
-        if to is not None and to == row.api_key_origin:
-            return decrypt(row.api_key_encrypted, row.id)
-    else:
-        return None
-    raise APIError(403, f"The provider key of model {row.public_name} is not bound to "
-                        f"{to or 'its destination'}, where the model points; Teamgate did not "
-                        "send the call. Save the model again with its key, or ask a team admin "
-                        "to allow the host on the Provider keys page.")
+        if not credentials.is_bound(credential, to):
+            raise _unbound(row, to)
+        secrets["api_key"] = decrypt(credential.secret_encrypted, credential.id)
+    if row.secrets:
+        if to is None or to != row.secrets_origin:
+            raise _unbound(row, to)
+        secrets.update({name: decrypt(sealed, row.id) for name, sealed in row.secrets.items()})
+    return secrets
+
+
+def _unbound(row: Deployment, to: str | None) -> APIError:
+    return APIError(403, f"The provider key of model {row.public_name} is not bound to "
+                         f"{to or 'its destination'}, where the model points; Teamgate did not "
+                         "send the call. Save the model again with its key, or ask a team admin "
+                         "to allow the host on the Provider keys page.")
 
 
 def target_of(row: Deployment) -> Target:
-    """What forwarding needs to call this deployment; an APIError (403) when its stored key is
-    not bound to the origin the row points at, however the row came to point there."""
-    provider, model = providers.for_params(row.params)
-    api_key = _key_of(row, credentials.destination(row.params))
-    params = row.params
-    return Target(
-        deployment_id=row.id, public_name=row.public_name, team_id=row.team_id,
-        provider=provider, upstream_model=model, api_base=params.get("api_base"),
-        api_version=params.get("api_version"), api_key=api_key,
-        organization=params.get("organization"), timeout=params.get("timeout"),
-        stream_timeout=params.get("stream_timeout"), max_retries=params.get("max_retries"),
-    )
+    """What forwarding needs to call this deployment; an APIError (403) when its stored
+    secrets are not bound to the origin the row points at, however the row came to point
+    there."""
+    secrets = _secrets_of(row, credentials.destination(row.params))
+    return providers.target_for(row.params, secrets, deployment_id=row.id,
+                                public_name=row.public_name, team_id=row.team_id)
 
 
 def _target_or_refusal(row: Deployment) -> Target | Refusal:
