@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import bearer
 from tests.fake_upstream import FakeUpstream
 from tests.test_request_log_durable import Lock
+from tests.test_security_input import CHUNKED, MIB, pieces, vision_call
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS, CONCURRENCY = 300, 12
@@ -132,6 +133,33 @@ def test_gunicorn_gevent_workers_log_one_row_per_call(tmp_path, database_url):
     finally:
         lock.release()
         upstream.close()
+
+
+def test_chunked_bodies_up_to_the_limit_are_read_whole_and_past_it_are_a_413(tmp_path,
+                                                                              database_url):
+    """gunicorn ends a chunked body itself (wsgi.input_terminated), as the development server
+    does: 19 MiB reaches the upstream whole, 21 MiB is a JSON 413 that the client reads, and
+    the connection serves the next call."""
+    upstream = FakeUpstream()
+    with served(tmp_path, database_url, workers=1) as (base, _), contextlib.closing(upstream):
+        admin = bearer(MASTER)
+        team = requests.post(base + "/team/new", json={"team_alias": "chunked"},
+                             headers=admin).json()["team_id"]
+        key = requests.post(base + "/key/generate", json={"team_id": team},
+                            headers=admin).json()["key"]
+        assert requests.post(base + "/model/new", headers=bearer(key), json={
+            "model_name": "my-team-model", "model_info": {"team_id": team},
+            "litellm_params": {"model": "openai/gpt-4o", "api_base": upstream.url,
+                               "api_key": "sk-provider-chunked"}}).status_code == 200
+        with requests.Session() as session:
+            statuses = [session.post(base + "/v1/chat/completions", headers={
+                **bearer(key), **CHUNKED}, data=pieces(vision_call(size * MIB)),
+                timeout=30) for size in (21, 19)]
+    assert [response.status_code for response in statuses] == [413, 200]
+    assert statuses[0].json()["error"]["message"].startswith("Request body too large")
+    assert len(upstream.received) == 1
+    image = upstream.received[0].body["messages"][0]["content"][0]["image_url"]["url"]
+    assert len(image) > 19 * MIB - 200
 
 
 def test_a_login_does_not_hold_up_the_other_calls_of_its_worker(tmp_path, database_url):

@@ -7,7 +7,7 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a vision call carries its images inline (base64)
     MAX_JSON_DEPTH = 32
     MAX_MESSAGES = 2048
     UPSTREAM_TIMEOUT = 600.0
@@ -36,6 +36,7 @@ ENVIRONMENT = {
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
+    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: int(float(text) * 1024 * 1024)),
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
