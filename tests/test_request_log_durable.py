@@ -116,7 +116,8 @@ def spooled_lines(spool_dir: Path) -> int:
     return sum(len(path.read_bytes().splitlines()) for path in spool_dir.glob("*.jsonl"))
 
 
-def test_rows_wait_out_a_long_lock_and_arrive_once_in_order(make_logging_app, database_url):
+def test_rows_wait_out_a_long_lock_and_arrive_once_in_order(make_logging_app, database_url,
+                                                            spool_dir):
     """The database stays locked for longer than the writer used to retry (5 attempts): calls
     made meanwhile are answered, their rows wait (CAP in memory, the rest on disk, readiness
     shows the backlog) and every row reaches the database once, in the order of the calls."""
@@ -150,16 +151,12 @@ def test_rows_wait_out_a_long_lock_and_arrive_once_in_order(make_logging_app, da
         backlog = late.json()["request_log"]
         assert backlog["in_memory"] <= CAP and backlog["in_memory"] + backlog["spooled"] == 40
         assert "locked" in backlog["waiting_for"]
-        wait_for(lambda: not list(spool_dir_of(app).glob("*.jsonl")))
+        wait_for(lambda: not list(spool_dir.glob("*.jsonl")))
         ready = client.get("/health/readiness").json["request_log"]
         assert ready["in_memory"] == ready["spooled"] == 0 and "waiting_for" not in ready
     finally:
         server.stop()
         upstream.close()
-
-
-def spool_dir_of(app) -> Path:
-    return Path(app.config["REQUEST_LOG_SPOOL_DIR"])
 
 
 def test_shutdown_with_the_database_locked_spools_the_rows_and_a_restart_writes_them_once(
@@ -220,6 +217,7 @@ def test_a_full_disk_is_reported_once_and_on_readiness(make_logging_app, databas
     def disk_full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    room = request_log_spool.write_all
     monkeypatch.setattr(request_log_spool, "write_all", disk_full)
     app = make_logging_app()
     client = app.test_client()
@@ -242,7 +240,7 @@ def test_a_full_disk_is_reported_once_and_on_readiness(make_logging_app, databas
         assert len(failures) == 1, [r.getMessage() for r in failures]
         assert "No space left on device" in failures[0].getMessage()
 
-        monkeypatch.undo()  # the disk has room again
+        monkeypatch.setattr(request_log_spool, "write_all", room)  # the disk has room again
         add_rows(writer, ["after-00"])
         wait_for(lambda: client.get("/health/readiness").status_code == 200)
         assert spooled_lines(spool_dir) >= 1

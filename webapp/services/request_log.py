@@ -116,7 +116,7 @@ class RequestLogWriter:
 
     def _run(self):
         adopt_at = 0.0
-        while True:
+        while not self._stopped.wait(self.interval):
             with self._lock:
                 if self._stopped.is_set():
                     return
@@ -127,7 +127,6 @@ class RequestLogWriter:
                     self._work()
                 except Exception:  # the writer must outlive any one failure, or logging stops
                     log.exception("request log: the writer failed; it goes on")
-            self._stopped.wait(self.interval)
 
     def flush(self) -> int:
         """Write every waiting row now (memory, then spool) unless the database refuses;
