@@ -9,7 +9,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN, LiveServer, bearer
+from tests.conftest import ADMIN, LiveServer, Seed, bearer
 from webapp.errors import APIError
 from webapp.services import schemas
 from webapp.services.validation import validate
@@ -108,32 +108,34 @@ def test_the_body_limit_is_20_mib_and_a_setting(make_app, monkeypatch):
     assert make_app().config["MAX_CONTENT_LENGTH"] == 8 * MIB
 
 
-def test_a_chunked_body_over_the_limit_is_a_413_not_a_cut_400(app, client, seed, upstream):
+def test_a_chunked_body_over_the_limit_is_a_413_not_a_cut_400(app, make_app, upstream):
     """Without a Content-Length the body used to be cut at the limit and fail as malformed
     JSON; a chunked body of exactly the limit is read whole and forwarded."""
-    _, key = seed.team_with_model(upstream.url)
-    limit = app.config["MAX_CONTENT_LENGTH"]
-    for size, status in ((limit + 1, 413), (limit, 200)):
+    app = make_app(MAX_CONTENT_LENGTH=MIB)
+    client = app.test_client()
+    _, key = Seed(client).team_with_model(upstream.url)
+    for size, status in ((MIB + 1, 413), (MIB, 200)):
         response = client.post("/v1/chat/completions", input_stream=io.BytesIO(vision_call(size)),
                                headers={**bearer(key), **CHUNKED},
                                environ_overrides={"wsgi.input_terminated": True})
         assert response.status_code == status, response.json
-    assert response.is_json
-    assert len(json.dumps(upstream.received[-1].body)) >= limit - 100
+        assert response.is_json
+    assert len(json.dumps(upstream.received[-1].body)) >= MIB - 100
+    assert len(upstream.received) == 1
 
 
-def test_chunked_bodies_over_a_real_socket(app, live, seed, upstream):
-    """requests sends an iterator chunked: a vision call of 19 MiB reaches the upstream whole,
-    one of 21 MiB is a JSON 413."""
+def test_chunked_bodies_over_a_real_socket(live, seed, upstream):
+    """requests sends an iterator chunked: a vision call of 5 MiB (over the former limit)
+    reaches the upstream whole, one of 21 MiB is a JSON 413."""
     _, key = seed.team_with_model(upstream.url)
     with requests.Session() as session:
-        small = session.post(live.url + "/v1/chat/completions", data=pieces(vision_call(19 * MIB)),
+        small = session.post(live.url + "/v1/chat/completions", data=pieces(vision_call(5 * MIB)),
                              headers={**bearer(key), **CHUNKED}, timeout=30)
         large = session.post(live.url + "/v1/chat/completions", data=pieces(vision_call(21 * MIB)),
                              headers={**bearer(key), **CHUNKED}, timeout=30)
     assert small.status_code == 200, small.text
     image = upstream.received[-1].body["messages"][0]["content"][0]["image_url"]["url"]
-    assert len(image) > 19 * MIB - 200
+    assert len(image) > 5 * MIB - 200
     assert large.status_code == 413
     assert large.json()["error"]["type"] == "invalid_request_error"
     assert len(upstream.received) == 1
