@@ -21,7 +21,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(app)
     errors.init_app(app)
     commands.init_app(app)
+    app.after_request(no_sniffing)
     return app
+
+
+def no_sniffing(response):
+    """Every answer, JSON ones included (API, proxy, errors, which echo a caller's text), is
+    read as its declared type only, never sniffed into HTML or script."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def register_extensions(app: Flask):

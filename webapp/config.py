@@ -7,7 +7,7 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a vision call carries its images inline (base64)
     MAX_JSON_DEPTH = 32
     MAX_MESSAGES = 2048
     UPSTREAM_TIMEOUT = 600.0
@@ -18,6 +18,11 @@ class Defaults:
     CACHE_CHECK_INTERVAL = 0.5
     WTF_CSRF_TIME_LIMIT = None
     TEAMGATE_UPSTREAM_ALLOW = ""
+    # request-log rows held in memory while the database refuses writes; more go to the spool
+    REQUEST_LOG_MEMORY_ROWS = 10_000
+    REQUEST_LOG_SPOOL_DIR = None  # <instance>/request-log-spool
+    REQUEST_LOG_LOCK_WAIT = 1.0  # seconds one write waits for a locked database
+    REQUEST_LOG_RETRY_SECONDS = 1.0  # between attempts while the database refuses
 
 
 # environment variable -> config key
@@ -27,6 +32,14 @@ ENVIRONMENT = {
     "TEAMGATE_SECRET_KEY": "SECRET_KEY",
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
+    "TEAMGATE_REQUEST_LOG_SPOOL": "REQUEST_LOG_SPOOL_DIR",
+}
+# environment variable -> (config key, how its text becomes the value)
+NUMBERS = {
+    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: int(float(text) * 1024 * 1024)),
+    "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
+    "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
+    "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -46,6 +59,12 @@ def load(app, overrides=None):
     for env_name, key in ENVIRONMENT.items():
         if os.environ.get(env_name):
             app.config[key] = os.environ[env_name]
+    for env_name, (key, parse) in NUMBERS.items():
+        if os.environ.get(env_name):
+            try:
+                app.config[key] = parse(os.environ[env_name])
+            except ValueError:
+                raise SystemExit(f"{env_name} must be a number, not {os.environ[env_name]!r}")
     for key, filename in INSTANCE_FILES.items():
         path = Path(app.instance_path) / filename
         if not app.config.get(key) and path.exists():

@@ -2,7 +2,7 @@
 import logging
 import uuid
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -57,7 +57,7 @@ def is_dashboard_request() -> bool:
 HTTP_MESSAGES = {
     404: "No route {method} {path}. See the API reference in the README.",
     405: "Method {method} is not allowed on {path}.",
-    413: "Request body too large.",
+    413: "Request body too large: Teamgate takes at most {limit} MiB (TEAMGATE_MAX_BODY_MB).",
     415: "Send the body as JSON with Content-Type: application/json.",
 }
 
@@ -66,7 +66,8 @@ def handle_http_exception(exc: HTTPException):
     if is_dashboard_request():
         return exc
     template = HTTP_MESSAGES.get(exc.code)
-    message = (template.format(method=request.method, path=request.path)
+    limit = (current_app.config["MAX_CONTENT_LENGTH"] or 0) / (1024 * 1024)
+    message = (template.format(method=request.method, path=request.path, limit=f"{limit:g}")
                if template else exc.description)
     # keep what the exception says about itself, such as 405's Allow header
     headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}

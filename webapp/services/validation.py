@@ -3,9 +3,11 @@ import json
 
 from flask import current_app, request
 from jsonschema import Draft202012Validator
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.errors import APIError
 
+PIECE = 64 * 1024  # a chunked body is read this much at a time
 TYPE_NAMES = {"string": "a string", "object": "an object", "array": "a list",
               "integer": "an integer", "number": "a number", "boolean": "true or false",
               "null": "null"}
@@ -26,9 +28,27 @@ def _not_json(constant: str):
     raise APIError(400, f"Malformed JSON body: {constant} is not a JSON number.")
 
 
+def _raw_body() -> bytes | bytearray:
+    """The body, never more than MAX_CONTENT_LENGTH of it in memory. werkzeug refuses a
+    Content-Length over the limit itself, but cuts a chunked body (no Content-Length; the server
+    ends the stream) at the limit without a word, which then failed as malformed JSON: such a
+    body is read here a piece at a time, and one byte past the limit is a 413."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if (request.content_length is not None or limit is None
+            or not request.environ.get("wsgi.input_terminated")):
+        return request.get_data(cache=True)
+    stream = request.environ["wsgi.input"]
+    body = bytearray()
+    while piece := stream.read(PIECE):
+        body += piece
+        if len(body) > limit:
+            raise RequestEntityTooLarge()
+    return body
+
+
 def json_body() -> dict:
     """The request body as a JSON object, or a 400 that says what is wrong with it."""
-    raw = request.get_data(cache=True)
+    raw = _raw_body()
     if not raw.strip():
         raise APIError(400, "The request body is empty; send a JSON object.")
     try:

@@ -1,0 +1,83 @@
+"""The request log's writes to its table: batches through the driver's executemany with the
+columns' own bind processors, at under half the ORM bulk insert's cost per row (bench/PROFILE.md
+section 7), on an engine of its own; a bounded wait for a locked database; and, when asked, a
+look-up that leaves out the rows an earlier attempt or replay has written already. Called from
+a native thread, one write at a time."""
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import StaticPool
+
+from webapp.extensions import db
+from webapp.models import RequestLogEntry
+
+TABLE = RequestLogEntry.__table__
+MODEL_NAME_LENGTH = TABLE.c.public_model.type.length
+COLUMNS = ("request_id", "created_at", "team_id", "key_token", "key_name", "route",
+           "public_model", "deployment_id", "status", "latency_ms", "overhead_ms",
+           "prompt_tokens", "completion_tokens", "stream", "error_type")
+
+
+class _Insert:
+    """The INSERT in the driver's own parameter style, and each column's bind processor."""
+
+    def __init__(self, dialect):
+        compiled = TABLE.insert().compile(dialect=dialect, column_keys=list(COLUMNS))
+        self.sql = compiled.string
+        self.order = compiled.positiontup if compiled.positional else None
+        self.processors = {name: TABLE.c[name].type.bind_processor(dialect) for name in COLUMNS}
+
+    def parameters(self, batch: list[dict]) -> list:
+        rows = []
+        for row in batch:
+            values = {name: row.get(name) for name in COLUMNS}
+            for name, process in self.processors.items():
+                if process is not None and values[name] is not None:
+                    values[name] = process(values[name])
+            rows.append(tuple(values[name] for name in self.order) if self.order else values)
+        return rows
+
+
+class RequestLogTable:
+    def __init__(self, app, lock_wait: float):
+        self.app = app
+        self.lock_wait = lock_wait
+        self._engine = None
+        self._insert: _Insert | None = None
+
+    def insert(self, batch: list[dict], verify: bool):
+        """Insert the rows in one transaction; with verify, only those whose request id the
+        table does not have yet."""
+        if self._engine is None:
+            self._connect()
+        with self._engine.begin() as connection:
+            self._limit_lock_wait(connection)
+            if verify:  # rows an earlier attempt or replay may have written already
+                present = set(connection.execute(select(TABLE.c.request_id).where(
+                    TABLE.c.request_id.in_({row["request_id"] for row in batch}))).scalars())
+                batch = [row for row in batch if row["request_id"] not in present]
+            if batch:
+                connection.exec_driver_sql(self._insert.sql, self._insert.parameters(batch))
+
+    def _limit_lock_wait(self, connection):
+        """Wait at most lock_wait for a lock, so rows move to the spool instead of piling up."""
+        milliseconds = max(1, int(self.lock_wait * 1000))
+        if self._engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+        elif self._engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+
+    def _connect(self):
+        # one connection, used by one write at a time: no pool whose locks would be shared
+        # between the event loop and a native thread
+        with self.app.app_context():
+            url = db.engine.url
+        options = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+        connect_args = dict(options.get("connect_args", {}))
+        if url.get_backend_name() == "postgresql":  # a database that is away answers in time
+            connect_args.setdefault("connect_timeout", max(1, round(self.lock_wait)))
+        self._engine = create_engine(url, poolclass=StaticPool, connect_args=connect_args)
+        self._insert = _Insert(self._engine.dialect)
+
+    def dispose(self):
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
