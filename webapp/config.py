@@ -18,6 +18,10 @@ class Defaults:
     CACHE_CHECK_INTERVAL = 0.5
     WTF_CSRF_TIME_LIMIT = None
     TEAMGATE_UPSTREAM_ALLOW = ""
+    # the most an upstream's answer may make a worker hold, in bytes
+    UPSTREAM_MAX_HEAD_BYTES = 64 * 1024
+    UPSTREAM_MAX_BODY_BYTES = 64 * 1024 * 1024  # a large embeddings batch fits
+    UPSTREAM_MAX_SSE_LINE_BYTES = 8 * 1024 * 1024
 
 
 # environment variable -> config key
@@ -27,6 +31,13 @@ ENVIRONMENT = {
     "TEAMGATE_SECRET_KEY": "SECRET_KEY",
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
+}
+
+# environment variable -> config key, for settings that are a whole number above zero
+NUMBERS = {
+    "TEAMGATE_UPSTREAM_MAX_HEAD_BYTES": "UPSTREAM_MAX_HEAD_BYTES",
+    "TEAMGATE_UPSTREAM_MAX_BODY_BYTES": "UPSTREAM_MAX_BODY_BYTES",
+    "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES": "UPSTREAM_MAX_SSE_LINE_BYTES",
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -46,6 +57,9 @@ def load(app, overrides=None):
     for env_name, key in ENVIRONMENT.items():
         if os.environ.get(env_name):
             app.config[key] = os.environ[env_name]
+    for env_name, key in NUMBERS.items():
+        if os.environ.get(env_name):
+            app.config[key] = _whole_number(env_name, os.environ[env_name])
     for key, filename in INSTANCE_FILES.items():
         path = Path(app.instance_path) / filename
         if not app.config.get(key) and path.exists():
@@ -55,3 +69,9 @@ def load(app, overrides=None):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
+
+
+def _whole_number(name: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number above zero (it is {value})")
+    return int(value)

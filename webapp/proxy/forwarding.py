@@ -18,8 +18,12 @@ class Sent:
     upstream_seconds: float  # time until the upstream's status line and headers arrived
 
 
-def new_client(pool_size: int) -> transport.Client:
-    return transport.Client(per_host=pool_size)
+def new_client(config) -> transport.Client:
+    """The process's upstream client, made from the app's settings."""
+    limits = transport.Limits(head=config["UPSTREAM_MAX_HEAD_BYTES"],
+                              body=config["UPSTREAM_MAX_BODY_BYTES"],
+                              line=config["UPSTREAM_MAX_SSE_LINE_BYTES"])
+    return transport.Client(per_host=config["UPSTREAM_POOL_SIZE"], limits=limits)
 
 
 def http_client() -> transport.Client:

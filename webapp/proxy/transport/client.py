@@ -1,0 +1,137 @@
+"""Connections to upstreams: opened only to addresses that pass the egress check at the moment
+of connecting, kept alive in a pool per host, each request written in one send."""
+import socket
+import ssl
+import time
+from collections import deque
+from urllib.parse import quote, urlsplit
+
+from webapp.proxy.transport.answer import Answer, Limits
+from webapp.proxy.transport.errors import (ConnectFailed, ConnectTimedOut, InvalidRequest,
+                                           ReadTimedOut, Stale, TLSFailed)
+from webapp.services import egress
+
+IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
+UNSAFE_IN_HEADERS = ("\r", "\n", "\0")
+
+
+class _Connection:
+    __slots__ = ("key", "sock", "pool", "reused", "broken", "parked")
+
+    def __init__(self, key: tuple, sock: socket.socket, pool: "Client"):
+        self.key, self.sock, self.pool = key, sock, pool
+        self.reused = self.broken = False
+        self.parked = 0.0
+
+    def close(self):
+        self.broken = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Client:
+    """Idle keep-alive connections per (scheme, host, port), at most `per_host` of each kept."""
+
+    def __init__(self, per_host: int, limits: Limits):
+        self.per_host, self.limits = per_host, limits
+        self._idle: dict[tuple, deque] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    def give(self, connection: _Connection):
+        idle = self._idle.setdefault(connection.key, deque())
+        if len(idle) >= self.per_host:
+            connection.close()
+            return
+        connection.parked = time.monotonic()
+        idle.append(connection)
+
+    def _take(self, key: tuple) -> _Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        while idle:
+            try:
+                connection = idle.pop()
+            except IndexError:  # another thread took the last one
+                return None
+            if now - connection.parked < IDLE_SECONDS:
+                connection.reused = True
+                return connection
+            connection.close()
+        return None
+
+    def _open(self, key: tuple, allow: str, connect_timeout: float) -> _Connection:
+        scheme, host, port = key
+        try:
+            sock = egress.connect(host, port, connect_timeout, allow)
+        except socket.timeout:
+            raise ConnectTimedOut(f"Connection to {host} timed out.") from None
+        except OSError as exc:
+            raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None
+        if scheme == "https":
+            try:
+                sock = self._tls_context().wrap_socket(sock, server_hostname=host)
+            except socket.timeout:
+                sock.close()
+                raise ConnectTimedOut(f"TLS handshake with {host} timed out.") from None
+            except ssl.SSLError as exc:
+                sock.close()
+                raise TLSFailed(f"TLS handshake failed: {exc.reason}") from None
+            except OSError as exc:
+                sock.close()
+                raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Connection(key, sock, self)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # made on first use: under gevent, after the worker patched the ssl module
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
+             read_timeout: float, allow: str = "") -> Answer:
+        """Send one POST and return once the answer's status and headers arrived."""
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+        target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+        if parts.query:
+            target += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+        head = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}",
+                f"Content-Length: {len(body)}"]
+        for name, value in headers.items():
+            if any(c in name or c in value for c in UNSAFE_IN_HEADERS):
+                raise InvalidRequest(f"the deployment's {name} header holds a line break")
+            head.append(f"{name}: {value}")
+        try:
+            data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        except UnicodeEncodeError:
+            raise InvalidRequest("a header holds characters HTTP cannot carry") from None
+        key = (scheme, host, port)
+        connection = self._take(key)
+        if connection is not None:
+            try:
+                return self._exchange(connection, data, read_timeout)
+            except Stale:
+                pass
+        return self._exchange(self._open(key, allow, connect_timeout), data, read_timeout)
+
+    def _exchange(self, connection: _Connection, data: bytes, read_timeout: float) -> Answer:
+        sock = connection.sock
+        sock.settimeout(read_timeout)
+        try:
+            sock.sendall(data)
+        except socket.timeout:
+            connection.close()
+            raise ReadTimedOut("The upstream did not take the request in time.") from None
+        except OSError as exc:
+            connection.close()
+            if connection.reused:
+                raise Stale() from None
+            raise ConnectFailed(f"connection lost: {exc.__class__.__name__}", sent=True) \
+                from None
+        answer = Answer(connection, self.limits)
+        answer._read_head()
+        return answer
