@@ -27,6 +27,7 @@ class Peer:
     def __init__(self, sock: socket.socket, number: int, upstream: "RawUpstream"):
         self.sock, self.number, self.upstream = sock, number, upstream
         self.sent = 0
+        self.ended = False  # the script returned: the connection is closed
         self._buffer = b""
 
     def request(self) -> Request | None:
@@ -111,6 +112,7 @@ class RawUpstream:
                 self.serve(peer)
             finally:
                 sock.close()
+                peer.ended = True
 
     def finish(self, timeout: float = 5.0):
         """Wait until every connection's script has ended, so that counts are final."""

@@ -1,6 +1,7 @@
 """Sending one prepared call upstream through the process's pooled client, with bounded retries
 inside the deadline. Only failures before the request reached the upstream are retried, and
 statuses the failure table calls retryable."""
+import hashlib
 import json
 import random
 import time
@@ -37,6 +38,13 @@ def _timeouts(target: Target, stream: bool) -> tuple[float, float]:
     return min(config["UPSTREAM_CONNECT_TIMEOUT"], read), read
 
 
+def _pool_key(target: Target, headers: dict) -> str:
+    """Whose connections a call may use: its team and credentials, hashed so that the pool
+    never holds a secret; two teams never share a connection, even with the same key."""
+    material = "\n".join([target.team_id or "", *(f"{k}:{v}" for k, v in headers.items())])
+    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def _backoff(attempt: int) -> float:
     return min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
 
@@ -56,11 +64,12 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     deadline = time.monotonic() + connect + read
     client, body = http_client(), json.dumps(call.body).encode()
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
+    pool_key = _pool_key(target, call.headers)
     attempt = 0
     while True:
         started = time.perf_counter()
         try:
-            response = client.post(call.url, call.headers, body, connect, read, allow)
+            response = client.post(call.url, call.headers, body, connect, read, allow, pool_key)
             if not stream or response.status >= 300:
                 response.content  # the whole answer: one that breaks off fails here  # noqa: B018
         except transport.TransportError as exc:

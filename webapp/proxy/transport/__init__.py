@@ -1,6 +1,6 @@
-"""The upstream HTTP/1.1 client: keep-alive connections pooled per host, opened only to
-addresses that pass the egress check at the moment of connecting, each request written in one
-send, answers parsed by httptools (llhttp, the parser uvicorn uses) within limits on the
+"""The upstream HTTP/1.1 client: keep-alive connections pooled per host and credential, opened
+only to addresses that pass the egress check at the moment of connecting, each request written
+in one send, answers parsed by httptools (llhttp, the parser uvicorn uses) within limits on the
 head, the body and an event stream's lines. Redirects are never followed, no ambient proxy,
 .netrc or cookie ever applies.
 

@@ -1,5 +1,7 @@
 """One upstream answer read off its connection by httptools: status and headers on arrival, the
-body whole (`content`) or as it comes (`chunks`, `lines`), each part within its limit."""
+body whole (`content`) or as it comes (`chunks`, `lines`), each part within its limit.
+Informational answers (100 Continue, 103 Early Hints) before it are skipped; the connection goes
+back to the pool only when the answer was read exactly to its end and nothing came after it."""
 import json
 import socket
 from dataclasses import dataclass
@@ -75,6 +77,7 @@ class Answer:
         self._head_bytes = 0  # the head's parsed size
         self._head_fed = 0  # bytes received while the head was still coming
         self._headers_done = False
+        self._interim = False  # parsing a 1xx answer, which the final answer follows
         self._complete = False
         self._refusal: Exception | None = None
         self._content: bytes | None = None
@@ -84,6 +87,12 @@ class Answer:
         self.headers: dict[str, str] = {}
 
     # httptools callbacks
+    def on_message_begin(self):
+        if self._complete:
+            # bytes beyond the answer: it stands, but its connection is out of step
+            self._connection.broken = True
+            raise BrokenAnswer("bytes after the answer")
+
     def on_status(self, reason: bytes):
         self._head_bytes += len(reason) + 15  # "HTTP/1.1 200 " and the line break
         self.reason += reason.decode("latin-1")
@@ -97,8 +106,14 @@ class Answer:
     def on_headers_complete(self):
         if self._head_bytes > self._limits.head:
             self._refuse(AnswerTooLarge("head", self._limits.head))
+        status = self._parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                self._refuse(BrokenAnswer("the upstream switched protocols"))
+            self._interim = True
+            return
         self._headers_done = True
-        self.status = self._parser.get_status_code()
+        self.status = status
         # asked here: once the whole answer is parsed the parser has reset for the next one
         if not self._parser.should_keep_alive():
             self._connection.broken = True
@@ -107,6 +122,9 @@ class Answer:
         self._pieces.append(data)
 
     def on_message_complete(self):
+        if self._interim:  # its status and headers are not the answer's
+            self._interim, self.reason, self.headers = False, "", {}
+            return
         self._complete = True
 
     def _refuse(self, error: Exception):
@@ -133,6 +151,8 @@ class Answer:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
+            if self._complete:  # what came after the answer; on_message_begin spoiled the pool
+                return
             self.close()
             if self._refusal is not None:
                 raise self._refusal from None

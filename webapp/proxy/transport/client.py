@@ -1,7 +1,10 @@
 """Connections to upstreams: opened only to addresses that pass the egress check at the moment
-of connecting, kept alive in a pool per host, each request written in one send."""
+of connecting, kept alive in a pool per host and credential, each request written in one send."""
+import fcntl
 import socket
 import ssl
+import termios
+import threading
 import time
 from collections import deque
 from urllib.parse import quote, urlsplit
@@ -13,15 +16,28 @@ from webapp.services import egress
 
 IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
 UNSAFE_IN_HEADERS = ("\r", "\n", "\0")
+NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
 
 
 class _Connection:
-    __slots__ = ("key", "sock", "pool", "reused", "broken", "parked")
+    __slots__ = ("key", "sock", "pool", "tls", "reused", "broken", "parked")
 
-    def __init__(self, key: tuple, sock: socket.socket, pool: "Client"):
-        self.key, self.sock, self.pool = key, sock, pool
+    def __init__(self, key: tuple, sock: socket.socket, pool: "Client", tls: bool):
+        self.key, self.sock, self.pool, self.tls = key, sock, pool, tls
         self.reused = self.broken = False
         self.parked = 0.0
+
+    def quiet(self) -> bool:
+        """Nothing arrived while the connection was idle: bytes there (an answer to no request,
+        a TLS alert) would be read as the next call's answer. An upstream that closed it shows
+        as the stale connection the request is sent again for."""
+        try:
+            if fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, NOTHING_PENDING) \
+                    != NOTHING_PENDING:
+                return False
+        except OSError:
+            return False
+        return not (self.tls and self.sock.pending())
 
     def close(self):
         self.broken = True
@@ -32,20 +48,39 @@ class _Connection:
 
 
 class Client:
-    """Idle keep-alive connections per (scheme, host, port), at most `per_host` of each kept."""
+    """Idle keep-alive connections per (scheme, host, port, pool key), at most `per_host` of
+    each kept. The pool key names the credential (forwarding passes a hash of the team and its
+    auth headers), so two teams never share a connection."""
 
     def __init__(self, per_host: int, limits: Limits):
         self.per_host, self.limits = per_host, limits
         self._idle: dict[tuple, deque] = {}
+        self._lock = threading.Lock()  # give and sweep; taking is one atomic pop
+        self._swept = time.monotonic()
         self._tls: ssl.SSLContext | None = None
 
     def give(self, connection: _Connection):
-        idle = self._idle.setdefault(connection.key, deque())
-        if len(idle) >= self.per_host:
-            connection.close()
-            return
-        connection.parked = time.monotonic()
-        idle.append(connection)
+        now = time.monotonic()
+        with self._lock:
+            idle = self._idle.setdefault(connection.key, deque())
+            if len(idle) >= self.per_host:
+                connection.close()
+                return
+            connection.parked = now
+            idle.append(connection)
+            if now - self._swept > IDLE_SECONDS:
+                self._sweep(now)
+
+    def _sweep(self, now: float):
+        """Close the connections idle too long, oldest first, and forget emptied pool keys, so
+        credentials called once do not keep sockets open."""
+        self._swept = now
+        for key, idle in list(self._idle.items()):
+            try:
+                while now - idle[0].parked >= IDLE_SECONDS:
+                    idle.popleft().close()
+            except IndexError:  # emptied, here or by a call taking the last one
+                del self._idle[key]
 
     def _take(self, key: tuple) -> _Connection | None:
         idle = self._idle.get(key)
@@ -55,14 +90,14 @@ class Client:
                 connection = idle.pop()
             except IndexError:  # another thread took the last one
                 return None
-            if now - connection.parked < IDLE_SECONDS:
+            if now - connection.parked < IDLE_SECONDS and connection.quiet():
                 connection.reused = True
                 return connection
             connection.close()
         return None
 
     def _open(self, key: tuple, allow: str, connect_timeout: float) -> _Connection:
-        scheme, host, port = key
+        scheme, host, port, _ = key
         try:
             sock = egress.connect(host, port, connect_timeout, allow)
         except socket.timeout:
@@ -82,7 +117,7 @@ class Client:
                 sock.close()
                 raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _Connection(key, sock, self)
+        return _Connection(key, sock, self, scheme == "https")
 
     def _tls_context(self) -> ssl.SSLContext:
         # made on first use: under gevent, after the worker patched the ssl module
@@ -91,8 +126,9 @@ class Client:
         return self._tls
 
     def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
-             read_timeout: float, allow: str = "") -> Answer:
-        """Send one POST and return once the answer's status and headers arrived."""
+             read_timeout: float, allow: str = "", pool_key: str = "") -> Answer:
+        """Send one POST and return once the answer's status and headers arrived. Connections
+        are shared only between calls with the same `pool_key`."""
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname
         port = parts.port or (443 if scheme == "https" else 80)
@@ -109,7 +145,7 @@ class Client:
             data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         except UnicodeEncodeError:
             raise InvalidRequest("a header holds characters HTTP cannot carry") from None
-        key = (scheme, host, port)
+        key = (scheme, host, port, pool_key)
         connection = self._take(key)
         if connection is not None:
             try:
