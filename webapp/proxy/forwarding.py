@@ -61,7 +61,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     connect, read = _timeouts(target, stream)
     max_retries = target.max_retries if target.max_retries is not None else \
         current_app.config["UPSTREAM_MAX_RETRIES"]
-    deadline = time.monotonic() + connect + read
+    # the model's timeout bounds the whole call, retries included; for a stream, until its head
+    deadline = time.monotonic() + read
     client, body = http_client(), json.dumps(call.body).encode()
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
@@ -69,7 +70,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     while True:
         started = time.perf_counter()
         try:
-            response = client.post(call.url, call.headers, body, connect, read, allow, pool_key)
+            response = client.post(call.url, call.headers, body, connect, read, allow, pool_key,
+                                   deadline)
             if not stream or response.status >= 300:
                 response.content  # the whole answer: one that breaks off fails here  # noqa: B018
         except transport.TransportError as exc:
@@ -79,6 +81,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
         else:
             elapsed = time.perf_counter() - started
             if response.status < 300:
+                if stream:  # from here only the idle timeout between chunks applies
+                    response.deadline = None
                 return Sent(response, elapsed)
             error = failures.from_status(response, target.api_key)
             retryable = failures.is_retryable(response)

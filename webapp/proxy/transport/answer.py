@@ -4,6 +4,7 @@ Informational answers (100 Continue, 103 Early Hints) before it are skipped; the
 back to the pool only when the answer was read exactly to its end and nothing came after it."""
 import json
 import socket
+import time
 from dataclasses import dataclass
 
 import httptools
@@ -66,11 +67,16 @@ class LineSplitter:
 
 class Answer:
     """An upstream's answer: status and headers on arrival, the body read in full (`content`) or
-    as it comes (`chunks`, `lines`). `close` gives a fully read connection back to the pool."""
+    as it comes (`chunks`, `lines`). `close` gives a fully read connection back to the pool.
+    No read waits longer than `read_timeout`, nor past `deadline` (time.monotonic) while one is
+    set: a stream's caller lifts it once the head arrived, its chunks keep the idle timeout."""
 
-    def __init__(self, connection, limits: Limits):
+    def __init__(self, connection, limits: Limits, read_timeout: float,
+                 deadline: float | None = None):
         self._connection = connection
         self._limits = limits
+        self._read_timeout = read_timeout
+        self.deadline = deadline
         self._parser = httptools.HttpResponseParser(self)
         self._pieces: list[bytes] = []
         self._received = False
@@ -132,7 +138,24 @@ class Answer:
         self._refusal = error
         raise error
 
+    def bound_the_wait(self):
+        """The socket's timeout for the next send or recv: the read timeout, or the time left
+        before the deadline when that is shorter (a drip of bytes cannot outlast it)."""
+        timeout = self._read_timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise ReadTimedOut("The upstream did not answer in time.")
+            if left < timeout:
+                timeout = left
+        connection = self._connection
+        if timeout != connection.timeout:
+            connection.sock.settimeout(timeout)
+            connection.timeout = timeout
+
     def _read_more(self):
+        self.bound_the_wait()
         try:
             data = self._connection.sock.recv(RECV_SIZE)
         except socket.timeout:
@@ -177,7 +200,7 @@ class Answer:
             raise BrokenAnswer("the upstream closed the connection mid-answer")
         self._complete = True
 
-    def _read_head(self):
+    def read_head(self):
         while not self._headers_done:
             self._read_more()
 

@@ -20,12 +20,13 @@ NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
 
 
 class _Connection:
-    __slots__ = ("key", "sock", "pool", "tls", "reused", "broken", "parked")
+    __slots__ = ("key", "sock", "pool", "tls", "reused", "broken", "parked", "timeout")
 
     def __init__(self, key: tuple, sock: socket.socket, pool: "Client", tls: bool):
         self.key, self.sock, self.pool, self.tls = key, sock, pool, tls
         self.reused = self.broken = False
         self.parked = 0.0
+        self.timeout = -1.0  # the socket's, as last set by an answer (-1: not yet)
 
     def quiet(self) -> bool:
         """Nothing arrived while the connection was idle: bytes there (an answer to no request,
@@ -126,9 +127,12 @@ class Client:
         return self._tls
 
     def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
-             read_timeout: float, allow: str = "", pool_key: str = "") -> Answer:
+             read_timeout: float, allow: str = "", pool_key: str = "",
+             deadline: float | None = None) -> Answer:
         """Send one POST and return once the answer's status and headers arrived. Connections
-        are shared only between calls with the same `pool_key`."""
+        are shared only between calls with the same `pool_key`. `deadline` (time.monotonic)
+        bounds connecting, sending and every read of the answer, until the caller lifts it
+        (`Answer.deadline = None`); the read timeout bounds each wait for bytes."""
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname
         port = parts.port or (443 if scheme == "https" else 80)
@@ -149,16 +153,23 @@ class Client:
         connection = self._take(key)
         if connection is not None:
             try:
-                return self._exchange(connection, data, read_timeout)
+                return self._exchange(connection, data, read_timeout, deadline)
             except Stale:
                 pass
-        return self._exchange(self._open(key, allow, connect_timeout), data, read_timeout)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectTimedOut(f"No time left to connect to {host}.")
+            connect_timeout = min(connect_timeout, left)
+        connection = self._open(key, allow, connect_timeout)
+        return self._exchange(connection, data, read_timeout, deadline)
 
-    def _exchange(self, connection: _Connection, data: bytes, read_timeout: float) -> Answer:
-        sock = connection.sock
-        sock.settimeout(read_timeout)
+    def _exchange(self, connection: _Connection, data: bytes, read_timeout: float,
+                  deadline: float | None) -> Answer:
+        answer = Answer(connection, self.limits, read_timeout, deadline)
+        answer.bound_the_wait()
         try:
-            sock.sendall(data)
+            connection.sock.sendall(data)
         except socket.timeout:
             connection.close()
             raise ReadTimedOut("The upstream did not take the request in time.") from None
@@ -168,6 +179,5 @@ class Client:
                 raise Stale() from None
             raise ConnectFailed(f"connection lost: {exc.__class__.__name__}", sent=True) \
                 from None
-        answer = Answer(connection, self.limits)
-        answer._read_head()
+        answer.read_head()
         return answer
