@@ -1,6 +1,7 @@
 """Connections to upstreams: opened only to addresses that pass the egress check at the moment
 of connecting, kept alive in a pool per host and credential, each request written in one send."""
 import fcntl
+import re
 import socket
 import ssl
 import termios
@@ -15,7 +16,8 @@ from webapp.proxy.transport.errors import (ConnectFailed, ConnectTimedOut, Inval
 from webapp.services import egress
 
 IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
-UNSAFE_IN_HEADERS = ("\r", "\n", "\0")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 header names
+FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")  # printable ASCII, spaces and tabs
 NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
 
 
@@ -142,8 +144,7 @@ class Client:
         head = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}",
                 f"Content-Length: {len(body)}"]
         for name, value in headers.items():
-            if any(c in name or c in value for c in UNSAFE_IN_HEADERS):
-                raise InvalidRequest(f"the deployment's {name} header holds a line break")
+            _check_header(name, value)
             head.append(f"{name}: {value}")
         try:
             data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
@@ -181,3 +182,20 @@ class Client:
                 from None
         answer.read_head()
         return answer
+
+
+def _check_header(name: str, value: str):
+    """Refuse a header HTTP cannot carry as it is: a name that is not a token, a value with a
+    control character (a line break would inject headers; \\x0b, \\x0c, \\x85 split lines for
+    some parsers) or anything but printable ASCII. The message never holds the value."""
+    if not (name.isascii() and (name.replace("-", "").isalnum() or TOKEN.fullmatch(name))):
+        raise InvalidRequest("a header name is not an HTTP token")
+    if value.isascii() and value.isprintable() or FIELD_VALUE.fullmatch(value):
+        return
+    if "\r" in value or "\n" in value:
+        what = "a line break"
+    elif any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in value):
+        what = "a control character"
+    else:
+        what = "a character HTTP cannot carry (only printable ASCII is sent)"
+    raise InvalidRequest(f"the deployment's {name} header holds {what}")
