@@ -22,6 +22,7 @@ class Defaults:
     UPSTREAM_MAX_HEAD_BYTES = 64 * 1024
     UPSTREAM_MAX_BODY_BYTES = 64 * 1024 * 1024  # a large embeddings batch fits
     UPSTREAM_MAX_SSE_LINE_BYTES = 8 * 1024 * 1024
+    UPSTREAM_CA_FILE = ""  # authorities trusted besides the system's (an internal CA)
 
 
 # environment variable -> config key
@@ -31,6 +32,7 @@ ENVIRONMENT = {
     "TEAMGATE_SECRET_KEY": "SECRET_KEY",
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
+    "TEAMGATE_UPSTREAM_CA_FILE": "UPSTREAM_CA_FILE",
 }
 
 # environment variable -> config key, for settings that are a whole number above zero

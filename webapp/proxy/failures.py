@@ -8,6 +8,14 @@ from webapp.proxy import transport
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
 PASSED_THROUGH = (400, 404, 409, 413, 422)
+# why a TLS handshake failed -> what the caller reads (never the certificate itself)
+TLS_FAILURES = {
+    "expired": "The upstream's TLS certificate has expired.",
+    "not-yet-valid": "The upstream's TLS certificate is not valid yet.",
+    "untrusted": "The upstream's TLS certificate is not signed by a trusted authority (an "
+                 "operator can add one with TEAMGATE_UPSTREAM_CA_FILE).",
+    "name": "The upstream's TLS certificate does not match the host name.",
+}
 # a limit on upstream answers: what went past it, and the setting an operator can raise
 LIMITED_PARTS = {
     "head": ("its status line and headers are", "TEAMGATE_UPSTREAM_MAX_HEAD_BYTES"),
@@ -76,7 +84,7 @@ def from_exception(exc: transport.TransportError) -> APIError:
     if isinstance(exc, (transport.ConnectTimedOut, transport.ReadTimedOut)):
         return APIError(504, "The upstream did not answer in time.", error_type="timeout")
     if isinstance(exc, transport.TLSFailed):
-        return APIError(502, "TLS handshake with the upstream failed.")
+        return APIError(502, TLS_FAILURES.get(exc.why, "TLS handshake with the upstream failed."))
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")

@@ -24,7 +24,8 @@ def new_client(config) -> transport.Client:
     limits = transport.Limits(head=config["UPSTREAM_MAX_HEAD_BYTES"],
                               body=config["UPSTREAM_MAX_BODY_BYTES"],
                               line=config["UPSTREAM_MAX_SSE_LINE_BYTES"])
-    return transport.Client(per_host=config["UPSTREAM_POOL_SIZE"], limits=limits)
+    return transport.Client(per_host=config["UPSTREAM_POOL_SIZE"], limits=limits,
+                            ca_file=config["UPSTREAM_CA_FILE"])
 
 
 def http_client() -> transport.Client:

@@ -18,6 +18,10 @@ from webapp.services import egress
 IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 header names
 FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")  # printable ASCII, spaces and tabs
+# OpenSSL's verification results (X509_V_ERR_*) -> TLSFailed.why
+CERTIFICATE_ERRORS = {9: "not-yet-valid", 10: "expired", 2: "untrusted", 18: "untrusted",
+                      19: "untrusted", 20: "untrusted", 21: "untrusted", 27: "untrusted",
+                      62: "name", 64: "name"}
 NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
 
 
@@ -55,8 +59,15 @@ class Client:
     each kept. The pool key names the credential (forwarding passes a hash of the team and its
     auth headers), so two teams never share a connection."""
 
-    def __init__(self, per_host: int, limits: Limits):
-        self.per_host, self.limits = per_host, limits
+    def __init__(self, per_host: int, limits: Limits, ca_file: str = ""):
+        """`ca_file`: PEM certificates of authorities trusted besides the system's."""
+        self.per_host, self.limits, self.ca_file = per_host, limits, ca_file
+        if ca_file:
+            try:  # refused at start, not at the first call
+                ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"The upstream CA file {ca_file} cannot be loaded "
+                                 f"({exc.__class__.__name__}).") from None
         self._idle: dict[tuple, deque] = {}
         self._lock = threading.Lock()  # give and sweep; taking is one atomic pop
         self._swept = time.monotonic()
@@ -113,6 +124,10 @@ class Client:
             except socket.timeout:
                 sock.close()
                 raise ConnectTimedOut(f"TLS handshake with {host} timed out.") from None
+            except ssl.SSLCertVerificationError as exc:
+                sock.close()
+                raise TLSFailed(f"certificate refused ({exc.verify_code})",
+                                CERTIFICATE_ERRORS.get(exc.verify_code, "handshake")) from None
             except ssl.SSLError as exc:
                 sock.close()
                 raise TLSFailed(f"TLS handshake failed: {exc.reason}") from None
@@ -126,6 +141,8 @@ class Client:
         # made on first use: under gevent, after the worker patched the ssl module
         if self._tls is None:
             self._tls = ssl.create_default_context()
+            if self.ca_file:
+                self._tls.load_verify_locations(cafile=self.ca_file)
         return self._tls
 
     def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,

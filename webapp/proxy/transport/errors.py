@@ -24,7 +24,12 @@ class ReadTimedOut(TransportError):
 
 
 class TLSFailed(TransportError):
-    pass
+    """The TLS handshake failed; `why` is "expired", "not-yet-valid", "untrusted", "name" (the
+    certificate is for another host) or "handshake" (anything else)."""
+
+    def __init__(self, message: str, why: str = "handshake"):
+        super().__init__(message)
+        self.why = why
 
 
 class BrokenAnswer(TransportError):
