@@ -175,10 +175,9 @@ class Client:
             except Stale:
                 pass
         if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ConnectTimedOut(f"No time left to connect to {host}.")
-            connect_timeout = min(connect_timeout, left)
+            # at least a moment, so that the egress check still answers first (a refused
+            # host is the caller's 400, whatever the time left)
+            connect_timeout = min(connect_timeout, max(deadline - time.monotonic(), 0.001))
         connection = self._open(key, allow, connect_timeout)
         return self._exchange(connection, data, read_timeout, deadline)
 
