@@ -57,6 +57,10 @@ class Peer:
         self._buffer += data
         return bool(data)
 
+    def pause(self, seconds: float) -> bool:
+        """Wait, as a slow upstream does; False at once when the test closes the server."""
+        return not self.upstream.closing.wait(seconds)
+
     def send(self, data: bytes) -> bool:
         """Write all of `data`; False once the client has gone (reset or closed)."""
         try:
@@ -73,6 +77,7 @@ class RawUpstream:
         self.requests: list[Request] = []
         self.peers: list[Peer] = []
         self.handshake_errors: list[str] = []
+        self.closing = threading.Event()
         self._threads: list[threading.Thread] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         scheme = "https" if tls else "http"
@@ -120,6 +125,7 @@ class RawUpstream:
             thread.join(timeout)
 
     def close(self):
+        self.closing.set()
         self.listener.close()
         for peer in self.peers:
             try:
