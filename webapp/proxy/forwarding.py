@@ -39,11 +39,11 @@ def _timeouts(target: Target, stream: bool) -> tuple[float, float]:
     return min(config["UPSTREAM_CONNECT_TIMEOUT"], read), read
 
 
-def _pool_key(target: Target, headers: dict) -> str:
+def _pool_key(target: Target, headers: dict) -> bytes:
     """Whose connections a call may use: its team and credentials, hashed so that the pool
     never holds a secret; two teams never share a connection, even with the same key."""
-    material = "\n".join([target.team_id or "", *(f"{k}:{v}" for k, v in headers.items())])
-    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    material = repr((target.team_id, headers)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(material, digest_size=16).digest()
 
 
 def _backoff(attempt: int) -> float:

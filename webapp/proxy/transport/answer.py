@@ -3,6 +3,7 @@ body whole (`content`) or as it comes (`chunks`, `lines`), each part within its 
 Informational answers (100 Continue, 103 Early Hints) before it are skipped; the connection goes
 back to the pool only when the answer was read exactly to its end and nothing came after it."""
 import json
+import math
 import socket
 import time
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ import httptools
 from webapp.proxy.transport.errors import AnswerTooLarge, BrokenAnswer, ReadTimedOut, Stale
 
 RECV_SIZE = 65536
+# the time left is rounded up to this step, so that a socket's timeout changes (a system call)
+# only once in a while, at the cost of ending up to a step after the deadline
+DEADLINE_STEP = 0.05
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ class Answer:
                 self.close()
                 raise ReadTimedOut("The upstream did not answer in time.")
             if left < timeout:
-                timeout = left
+                timeout = min(timeout, math.ceil(left / DEADLINE_STEP) * DEADLINE_STEP)
         connection = self._connection
         if timeout != connection.timeout:
             connection.sock.settimeout(timeout)

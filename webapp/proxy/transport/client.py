@@ -23,6 +23,7 @@ CERTIFICATE_ERRORS = {9: "not-yet-valid", 10: "expired", 2: "untrusted", 18: "un
                       19: "untrusted", 20: "untrusted", 21: "untrusted", 27: "untrusted",
                       62: "name", 64: "name"}
 NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
+DESTINATIONS_KEPT = 4096  # parsed upstream URLs; past it the table starts over
 
 
 class _Connection:
@@ -72,6 +73,7 @@ class Client:
         self._lock = threading.Lock()  # give and sweep; taking is one atomic pop
         self._swept = time.monotonic()
         self._tls: ssl.SSLContext | None = None
+        self._destinations: dict[str, tuple] = {}
 
     def give(self, connection: _Connection):
         now = time.monotonic()
@@ -146,20 +148,14 @@ class Client:
         return self._tls
 
     def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
-             read_timeout: float, allow: str = "", pool_key: str = "",
+             read_timeout: float, allow: str = "", pool_key: bytes = b"",
              deadline: float | None = None) -> Answer:
         """Send one POST and return once the answer's status and headers arrived. Connections
         are shared only between calls with the same `pool_key`. `deadline` (time.monotonic)
         bounds connecting, sending and every read of the answer, until the caller lifts it
         (`Answer.deadline = None`); the read timeout bounds each wait for bytes."""
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname
-        port = parts.port or (443 if scheme == "https" else 80)
-        target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
-        if parts.query:
-            target += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
-        head = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}",
-                f"Content-Length: {len(body)}"]
+        scheme, host, port, request_line, host_line = self._destination(url)
+        head = [request_line, host_line, f"Content-Length: {len(body)}"]
         for name, value in headers.items():
             _check_header(name, value)
             head.append(f"{name}: {value}")
@@ -180,6 +176,23 @@ class Client:
             connect_timeout = min(connect_timeout, max(deadline - time.monotonic(), 0.001))
         connection = self._open(key, allow, connect_timeout)
         return self._exchange(connection, data, read_timeout, deadline)
+
+    def _destination(self, url: str) -> tuple:
+        """Scheme, host, port, request line and Host header of a URL, kept once made: parsing
+        and quoting cost more than the rest of writing a request."""
+        made = self._destinations.get(url)
+        if made is None:
+            parts = urlsplit(url)
+            scheme = parts.scheme
+            target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+            if parts.query:
+                target += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
+            made = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80),
+                    f"POST {target} HTTP/1.1", f"Host: {parts.netloc}")
+            if len(self._destinations) >= DESTINATIONS_KEPT:
+                self._destinations.clear()
+            self._destinations[url] = made
+        return made
 
     def _exchange(self, connection: _Connection, data: bytes, read_timeout: float,
                   deadline: float | None) -> Answer:
