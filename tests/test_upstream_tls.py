@@ -2,54 +2,14 @@
 signed (self-signed or an unknown issuer) and one for another name each get their own plain
 message, against real TLS servers on 127.0.0.1 with certificates made here. An operator's CA
 file (TEAMGATE_UPSTREAM_CA_FILE) is trusted besides the system's authorities."""
-import datetime
-import ipaddress
-import ssl
-
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import DAY, LOOPBACK, NOW, Authority, server_context, write_pem
 from tests.conftest import bearer
 from tests.raw_upstream import RawUpstream, answering, completion_answer
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
-NOW = datetime.datetime.now(datetime.timezone.utc)
-DAY = datetime.timedelta(days=1)
-LOOPBACK = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-
-
-class Authority:
-    """A certificate authority made for the test, and the certificates it signs."""
-
-    def __init__(self, name: str):
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        self.cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(NOW - DAY).not_valid_after(NOW + 30 * DAY)
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                     .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
-                                                  False, False), True)
-                     .sign(self.key, hashes.SHA256()))
-
-    def sign(self, names, not_before=NOW - DAY, not_after=NOW + 30 * DAY, self_signed=False):
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "upstream.test")])
-        builder = (x509.CertificateBuilder().subject_name(subject)
-                   .issuer_name(subject if self_signed else self.cert.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(not_before).not_valid_after(not_after)
-                   .add_extension(x509.SubjectAlternativeName(names), False))
-        return builder.sign(key if self_signed else self.key, hashes.SHA256()), key
-
-
-def pem(cert) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """Server certificates (by case) as PEM files, and the CA file that trusts the test CA."""
@@ -63,16 +23,8 @@ def pki(tmp_path_factory):
         "unknown-issuer": stranger.sign(LOOPBACK),
         "wrong-name": ca.sign([x509.DNSName("elsewhere.test")]),
     }
-    files = {}
-    for case, (cert, key) in cases.items():
-        cert_file, key_file = folder / f"{case}.pem", folder / f"{case}.key"
-        cert_file.write_bytes(pem(cert))
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        files[case] = (str(cert_file), str(key_file))
-    (folder / "ca.pem").write_bytes(pem(ca.cert))
-    return {"ca_file": str(folder / "ca.pem"), "servers": files}
+    files = {case: write_pem(folder, case, *pair) for case, pair in cases.items()}
+    return {"ca_file": write_pem(folder, "ca", ca.cert)[0], "servers": files}
 
 
 @pytest.fixture
@@ -85,10 +37,8 @@ def tls_upstream(pki):
     servers = []
 
     def make(case: str) -> RawUpstream:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*pki["servers"][case])
         servers.append(RawUpstream(answering(lambda peer, request: completion_answer("ok")),
-                                   tls=context))
+                                   tls=server_context(*pki["servers"][case])))
         return servers[-1]
     yield make
     for server in servers:

@@ -15,6 +15,8 @@ TLS_FAILURES = {
     "untrusted": "The upstream's TLS certificate is not signed by a trusted authority (an "
                  "operator can add one with TEAMGATE_UPSTREAM_CA_FILE).",
     "name": "The upstream's TLS certificate does not match the host name.",
+    "not-tls": "The upstream does not speak TLS on that port (is its api_base http:// "
+               "rather than https://?).",
 }
 # a limit on upstream answers: what went past it, and the setting an operator can raise
 LIMITED_PARTS = {

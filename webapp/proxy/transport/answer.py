@@ -86,6 +86,7 @@ class Answer:
         self._received = False
         self._head_bytes = 0  # the head's parsed size
         self._head_fed = 0  # bytes received while the head was still coming
+        self._bare = 0  # bytes received since the head that carried no body (trailers)
         self._headers_done = False
         self._interim = False  # parsing a 1xx answer, which the final answer follows
         self._complete = False
@@ -108,6 +109,8 @@ class Answer:
         self.reason += reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes):
+        if self._headers_done:
+            return  # a trailer after a chunked body: not one of the answer's headers
         self._head_bytes += len(name) + len(value) + 4  # ": " and the line break
         name = name.decode("latin-1").lower()
         value = value.decode("latin-1")
@@ -190,6 +193,15 @@ class Answer:
             if self._head_fed > self._limits.head:
                 self.close()
                 raise AnswerTooLarge("head", self._limits.head)
+        elif headers_done and not self._pieces and not self._complete:
+            # after the head, bytes without body are chunk framing or trailers, which the
+            # parser holds until they end: they count against the head's limit
+            self._bare += len(data)
+            if self._bare > self._limits.head:
+                self.close()
+                raise AnswerTooLarge("head", self._limits.head)
+        else:
+            self._bare = 0
 
     def _at_eof(self):
         self._connection.broken = True

@@ -87,6 +87,14 @@ class Client:
             if now - self._swept > IDLE_SECONDS:
                 self._sweep(now)
 
+    def close(self):
+        """Close every idle connection (the app shutting down, a test ending)."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
     def _sweep(self, now: float):
         """Close the connections idle too long, oldest first, and forget emptied pool keys, so
         credentials called once do not keep sockets open."""
@@ -132,7 +140,8 @@ class Client:
                                 CERTIFICATE_ERRORS.get(exc.verify_code, "handshake")) from None
             except ssl.SSLError as exc:
                 sock.close()
-                raise TLSFailed(f"TLS handshake failed: {exc.reason}") from None
+                why = "not-tls" if exc.reason == "WRONG_VERSION_NUMBER" else "handshake"
+                raise TLSFailed(f"TLS handshake failed: {exc.reason}", why) from None
             except OSError as exc:
                 sock.close()
                 raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None

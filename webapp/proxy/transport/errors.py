@@ -25,7 +25,8 @@ class ReadTimedOut(TransportError):
 
 class TLSFailed(TransportError):
     """The TLS handshake failed; `why` is "expired", "not-yet-valid", "untrusted", "name" (the
-    certificate is for another host) or "handshake" (anything else)."""
+    certificate is for another host), "not-tls" (the peer answered in plain text) or
+    "handshake" (anything else)."""
 
     def __init__(self, message: str, why: str = "handshake"):
         super().__init__(message)
