@@ -23,6 +23,7 @@ class Defaults:
     UPSTREAM_MAX_BODY_BYTES = 64 * 1024 * 1024  # a large embeddings batch fits
     UPSTREAM_MAX_SSE_LINE_BYTES = 8 * 1024 * 1024
     UPSTREAM_CA_FILE = ""  # authorities trusted besides the system's (an internal CA)
+    EGRESS_PROXY = ""  # http://host:port: upstream connections as CONNECT tunnels through it
 
 
 # environment variable -> config key
@@ -33,6 +34,7 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
     "TEAMGATE_UPSTREAM_CA_FILE": "UPSTREAM_CA_FILE",
+    "TEAMGATE_EGRESS_PROXY": "EGRESS_PROXY",
 }
 
 # environment variable -> config key, for settings that are a whole number above zero

@@ -87,6 +87,11 @@ def from_exception(exc: transport.TransportError) -> APIError:
         return APIError(504, "The upstream did not answer in time.", error_type="timeout")
     if isinstance(exc, transport.TLSFailed):
         return APIError(502, TLS_FAILURES.get(exc.why, "TLS handshake with the upstream failed."))
+    if isinstance(exc, transport.ProxyFailed):
+        if not exc.status:
+            return APIError(502, "Could not reach the egress proxy (TEAMGATE_EGRESS_PROXY).")
+        return APIError(502, f"The egress proxy (TEAMGATE_EGRESS_PROXY) refused the tunnel to "
+                             f"the upstream ({exc.status}).")
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")

@@ -25,7 +25,7 @@ def new_client(config) -> transport.Client:
                               body=config["UPSTREAM_MAX_BODY_BYTES"],
                               line=config["UPSTREAM_MAX_SSE_LINE_BYTES"])
     return transport.Client(per_host=config["UPSTREAM_POOL_SIZE"], limits=limits,
-                            ca_file=config["UPSTREAM_CA_FILE"])
+                            ca_file=config["UPSTREAM_CA_FILE"], proxy=config["EGRESS_PROXY"])
 
 
 def http_client() -> transport.Client:

@@ -2,7 +2,8 @@
 only to addresses that pass the egress check at the moment of connecting, each request written
 in one send, answers parsed by httptools (llhttp, the parser uvicorn uses) within limits on the
 head, the body and an event stream's lines. Redirects are never followed, no ambient proxy,
-.netrc or cookie ever applies.
+.netrc or cookie ever applies; an operator's egress proxy, when set, is a CONNECT tunnel to the
+checked address.
 
 Why not `requests`: its adapter cost 600 us of CPU per call against this client's 64-102 us
 (bench/transport.py, bench/PROFILE.md section 7), about a third of what a call cost. The sockets
@@ -11,9 +12,9 @@ threads alike."""
 from webapp.proxy.transport.answer import Answer, Limits, LineSplitter
 from webapp.proxy.transport.client import Client
 from webapp.proxy.transport.errors import (AnswerTooLarge, BrokenAnswer, ConnectFailed,
-                                           ConnectTimedOut, InvalidRequest, ReadTimedOut,
-                                           TLSFailed, TransportError)
+                                           ConnectTimedOut, InvalidRequest, ProxyFailed,
+                                           ReadTimedOut, TLSFailed, TransportError)
 
 __all__ = ["Answer", "AnswerTooLarge", "BrokenAnswer", "Client", "ConnectFailed",
-           "ConnectTimedOut", "InvalidRequest", "Limits", "LineSplitter", "ReadTimedOut",
-           "TLSFailed", "TransportError"]
+           "ConnectTimedOut", "InvalidRequest", "Limits", "LineSplitter", "ProxyFailed",
+           "ReadTimedOut", "TLSFailed", "TransportError"]

@@ -1,9 +1,8 @@
-"""Connections to upstreams: opened only to addresses that pass the egress check at the moment
-of connecting, kept alive in a pool per host and credential, each request written in one send."""
+"""The upstream client's connections: kept alive in a pool per host and credential, each
+request written in one send, its answer read by `answer.Answer`."""
 import fcntl
 import re
 import socket
-import ssl
 import termios
 import threading
 import time
@@ -11,17 +10,12 @@ from collections import deque
 from urllib.parse import quote, urlsplit
 
 from webapp.proxy.transport.answer import Answer, Limits
-from webapp.proxy.transport.errors import (ConnectFailed, ConnectTimedOut, InvalidRequest,
-                                           ReadTimedOut, Stale, TLSFailed)
-from webapp.services import egress
+from webapp.proxy.transport.connecting import Connector
+from webapp.proxy.transport.errors import ConnectFailed, InvalidRequest, ReadTimedOut, Stale
 
 IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 header names
 FIELD_VALUE = re.compile(r"[\t\x20-\x7e]*")  # printable ASCII, spaces and tabs
-# OpenSSL's verification results (X509_V_ERR_*) -> TLSFailed.why
-CERTIFICATE_ERRORS = {9: "not-yet-valid", 10: "expired", 2: "untrusted", 18: "untrusted",
-                      19: "untrusted", 20: "untrusted", 21: "untrusted", 27: "untrusted",
-                      62: "name", 64: "name"}
 NOTHING_PENDING = bytes(4)  # FIONREAD's answer for an empty receive buffer
 DESTINATIONS_KEPT = 4096  # parsed upstream URLs; past it the table starts over
 
@@ -60,19 +54,14 @@ class Client:
     each kept. The pool key names the credential (forwarding passes a hash of the team and its
     auth headers), so two teams never share a connection."""
 
-    def __init__(self, per_host: int, limits: Limits, ca_file: str = ""):
-        """`ca_file`: PEM certificates of authorities trusted besides the system's."""
-        self.per_host, self.limits, self.ca_file = per_host, limits, ca_file
-        if ca_file:
-            try:  # refused at start, not at the first call
-                ssl.create_default_context(cafile=ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise ValueError(f"The upstream CA file {ca_file} cannot be loaded "
-                                 f"({exc.__class__.__name__}).") from None
+    def __init__(self, per_host: int, limits: Limits, ca_file: str = "", proxy: str = ""):
+        """`ca_file`: PEM certificates of authorities trusted besides the system's; `proxy`:
+        the operator's egress proxy (http://host:port), empty to connect directly."""
+        self.per_host, self.limits = per_host, limits
+        self._connector = Connector(ca_file, proxy)
         self._idle: dict[tuple, deque] = {}
         self._lock = threading.Lock()  # give and sweep; taking is one atomic pop
         self._swept = time.monotonic()
-        self._tls: ssl.SSLContext | None = None
         self._destinations: dict[str, tuple] = {}
 
     def give(self, connection: _Connection):
@@ -122,39 +111,8 @@ class Client:
 
     def _open(self, key: tuple, allow: str, connect_timeout: float) -> _Connection:
         scheme, host, port, _ = key
-        try:
-            sock = egress.connect(host, port, connect_timeout, allow)
-        except socket.timeout:
-            raise ConnectTimedOut(f"Connection to {host} timed out.") from None
-        except OSError as exc:
-            raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None
-        if scheme == "https":
-            try:
-                sock = self._tls_context().wrap_socket(sock, server_hostname=host)
-            except socket.timeout:
-                sock.close()
-                raise ConnectTimedOut(f"TLS handshake with {host} timed out.") from None
-            except ssl.SSLCertVerificationError as exc:
-                sock.close()
-                raise TLSFailed(f"certificate refused ({exc.verify_code})",
-                                CERTIFICATE_ERRORS.get(exc.verify_code, "handshake")) from None
-            except ssl.SSLError as exc:
-                sock.close()
-                why = "not-tls" if exc.reason == "WRONG_VERSION_NUMBER" else "handshake"
-                raise TLSFailed(f"TLS handshake failed: {exc.reason}", why) from None
-            except OSError as exc:
-                sock.close()
-                raise ConnectFailed(f"Failed to connect: {exc.__class__.__name__}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = self._connector.open(scheme, host, port, allow, connect_timeout)
         return _Connection(key, sock, self, scheme == "https")
-
-    def _tls_context(self) -> ssl.SSLContext:
-        # made on first use: under gevent, after the worker patched the ssl module
-        if self._tls is None:
-            self._tls = ssl.create_default_context()
-            if self.ca_file:
-                self._tls.load_verify_locations(cafile=self.ca_file)
-        return self._tls
 
     def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
              read_timeout: float, allow: str = "", pool_key: bytes = b"",

@@ -15,6 +15,15 @@ class ConnectFailed(TransportError):
         self.sent = sent
 
 
+class ProxyFailed(ConnectFailed):
+    """The operator's egress proxy could not be reached (`status` 0) or refused the tunnel
+    (`status`, e.g. 403, 407 or 502); nothing reached the upstream."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class ConnectTimedOut(TransportError):
     pass
 
