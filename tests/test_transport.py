@@ -1,7 +1,7 @@
 """The upstream client on the wire, against a scripted HTTP server on 127.0.0.1: connections are
 kept and reused, an upstream that dropped an idle connection still gets the call exactly once,
-answers that end when the connection closes are read whole, and a header with a line break is
-never written."""
+answers that end when the connection closes are read whole, and a header holding a control
+character (a line break, \x0b, \x85, ...) or anything but printable ASCII is never written."""
 import json
 import socket
 import threading

@@ -25,7 +25,7 @@ def raw():
         server.close()
 
 
-def dripping(head: bytes, drip: bytes, every: float = 0.05):
+def dripping(head: bytes, drip: bytes, every: float = 0.03):
     """A script that sends `head` at once, then `drip` one byte at a time."""
     def serve(peer):
         if peer.request() is None or not peer.send(head):
@@ -57,16 +57,16 @@ def test_a_dripping_body_ends_at_the_models_timeout(client, seed, raw):
     body = json.dumps({"choices": [], "padding": "x" * 500}).encode()
     upstream = raw(dripping(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                             b"Content-Length: %d\r\n\r\n" % len(body), body))
-    _, key = seed.team_with_model(upstream.url, timeout=0.5, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key)
     assert_timeout(response)
-    assert 0.4 < elapsed < 1.5
+    assert 0.25 < elapsed < 1.2
 
 
 def test_a_dripping_head_ends_at_the_models_timeout(client, seed, raw):
     upstream = raw(dripping(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"s" * 200 +
                             b"\r\nContent-Length: 2\r\n\r\n{}"))
-    _, key = seed.team_with_model(upstream.url, timeout=0.5, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key)
     assert_timeout(response)
     assert elapsed < 1.5
@@ -74,7 +74,7 @@ def test_a_dripping_head_ends_at_the_models_timeout(client, seed, raw):
 
 def test_the_head_of_a_stream_must_arrive_within_the_stream_timeout(client, seed, raw):
     upstream = raw(dripping(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"))
-    _, key = seed.team_with_model(upstream.url, stream_timeout=0.5, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, stream_timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key, stream=True)
     assert_timeout(response)
     assert elapsed < 1.5
@@ -112,7 +112,7 @@ def test_a_stream_lasts_longer_than_the_timeouts_while_chunks_keep_coming(client
 def test_a_stream_that_stalls_longer_than_its_idle_timeout_ends_with_a_timeout_event(
         client, seed, raw):
     upstream = raw(sse(count=2, every=0.05, then_stall=DRIP_FOR))
-    _, key = seed.team_with_model(upstream.url, stream_timeout=0.4, max_retries=0)
+    _, key = seed.team_with_model(upstream.url, stream_timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key, stream=True)
     events = [e for e in response.data.split(b"\n\n") if e]
     assert response.status_code == 200
