@@ -181,7 +181,8 @@ class Answer:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            if self._complete:  # what came after the answer; on_message_begin spoiled the pool
+            if self._complete:  # what came after the answer: it stands, the connection goes
+                self._connection.broken = True
                 return
             self.close()
             if self._refusal is not None:
