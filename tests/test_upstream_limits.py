@@ -244,3 +244,25 @@ def test_splitting_looks_at_each_byte_once_however_long_the_line():
     assert splitter.end() == b"y" * total
     assert splitter.scanned == total
     assert time.process_time() - started < 1.0  # generous: linear work takes about 10 ms
+
+
+def test_the_upstream_settings_come_from_the_environment(monkeypatch, tmp_path):
+    from flask import Flask
+
+    from webapp import config
+    settings = {"TEAMGATE_UPSTREAM_MAX_HEAD_BYTES": ("UPSTREAM_MAX_HEAD_BYTES", "2048", 2048),
+                "TEAMGATE_UPSTREAM_MAX_BODY_BYTES": ("UPSTREAM_MAX_BODY_BYTES", "4096", 4096),
+                "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES": ("UPSTREAM_MAX_SSE_LINE_BYTES", "512",
+                                                         512),
+                "TEAMGATE_UPSTREAM_CA_FILE": ("UPSTREAM_CA_FILE", "/etc/ca.pem", "/etc/ca.pem"),
+                "TEAMGATE_EGRESS_PROXY": ("EGRESS_PROXY", "http://proxy:3128",
+                                          "http://proxy:3128")}
+    for name, (_, value, _) in settings.items():
+        monkeypatch.setenv(name, value)
+    app = Flask("settings", instance_path=str(tmp_path))
+    config.load(app)
+    assert {key: app.config[key] for key, _, _ in settings.values()} == {
+        key: expected for key, _, expected in settings.values()}
+    monkeypatch.setenv("TEAMGATE_UPSTREAM_MAX_BODY_BYTES", "64MB")
+    with pytest.raises(ValueError, match="TEAMGATE_UPSTREAM_MAX_BODY_BYTES"):
+        config.load(Flask("settings", instance_path=str(tmp_path)))
