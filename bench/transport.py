@@ -15,7 +15,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from webapp.proxy.transport import Client  # noqa: E402
+from webapp.config import Defaults  # noqa: E402
+from webapp.proxy.forwarding import new_client  # noqa: E402
 
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
@@ -31,7 +32,7 @@ sess.trust_env = False
 adapter = HTTPAdapter(pool_maxsize=4)
 sess.mount("http://", adapter)
 pool = urllib3.PoolManager(maxsize=4)
-client = Client(per_host=4)
+client = new_client({**vars(Defaults), "UPSTREAM_POOL_SIZE": 4})
 
 
 def via_session():

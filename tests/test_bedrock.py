@@ -16,7 +16,9 @@ from botocore.credentials import Credentials
 
 from tests.fake_bedrock import FakeBedrock, Reply, event, exception, frame, text_stream
 from webapp.errors import APIError
+from webapp.config import Defaults
 from webapp.proxy import failures, transport
+from webapp.proxy.forwarding import new_client
 from webapp.providers.bedrock import FIELDS, BedrockProvider, EventFrames
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
@@ -303,7 +305,7 @@ def bedrock():
 def send():
     """POST a prepared call through Teamgate's transport, as forwarding does; every answer is
     closed (and with no pool, its connection) when the test ends."""
-    client, answers = transport.Client(per_host=0), []
+    client, answers = new_client({**vars(Defaults), "UPSTREAM_POOL_SIZE": 0}), []
 
     def post(call) -> transport.Answer:
         answers.append(client.post(call.url, call.headers, call.body, 2.0, 5.0, ALLOW))

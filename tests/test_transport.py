@@ -1,7 +1,7 @@
 """The upstream client on the wire, against a scripted HTTP server on 127.0.0.1: connections are
 kept and reused, an upstream that dropped an idle connection still gets the call exactly once,
-answers that end when the connection closes are read whole, and a header with a line break is
-never written."""
+answers that end when the connection closes are read whole, and a header holding a control
+character (a line break, \x0b, \x85, ...) or anything but printable ASCII is never written."""
 import json
 import socket
 import threading
@@ -125,3 +125,62 @@ def test_a_key_with_a_line_break_is_never_written(client, seed, scripted):
     assert response.status_code == 502
     assert "line break" in response.json["error"]["message"]
     assert upstream.requests == []
+
+
+def openai_model(client, key: str, team_id: str, url: str, **params):
+    """A plain OpenAI deployment (no api_version, so organization is sent)."""
+    response = client.post("/model/new", headers=bearer(key), json={
+        "model_name": "my-team-model", "model_info": {"team_id": team_id},
+        "litellm_params": {"model": "openai/gpt-4o", "api_base": url,
+                           "api_key": "sk-provider-team-a-secret-1234", **params}})
+    assert response.status_code == 200, response.json
+
+
+def assert_refused_unsent(response, upstream, value: str):
+    assert response.status_code == 502
+    message = response.json["error"]["message"]
+    assert "control character" in message or "cannot carry" in message
+    assert value not in message and "X-Injected" not in message
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x0c", "\x85", "\x7f", "\x1b", "\u2028"],
+                         ids=["vt", "ff", "nel", "del", "esc", "line-separator"])
+def test_a_key_with_a_control_character_is_never_sent(client, seed, scripted, bad):
+    upstream = scripted(keep_alive_answer())
+    team_id = seed.team()
+    key = seed.key(team_id)
+    value = f"sk-team{bad}X-Injected: yes"
+    seed.model(key, team_id, upstream.url, api_key=value)
+    response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
+    assert_refused_unsent(response, upstream, value)
+
+
+@pytest.mark.parametrize("bad", ["\x0b", "\x85"], ids=["vt", "nel"])
+def test_an_organization_with_a_control_character_is_never_sent(client, seed, scripted, bad):
+    upstream = scripted(keep_alive_answer())
+    team_id = seed.team()
+    key = seed.key(team_id)
+    value = f"org-team{bad}X-Injected: yes"
+    openai_model(client, key, team_id, upstream.url, organization=value)
+    response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
+    assert_refused_unsent(response, upstream, value)
+    assert "OpenAI-Organization" in response.json["error"]["message"]
+
+
+def test_a_tab_in_an_organization_is_legal_http_and_sent(client, seed, scripted):
+    upstream = scripted(keep_alive_answer())
+    team_id = seed.team()
+    key = seed.key(team_id)
+    openai_model(client, key, team_id, upstream.url, organization="org-a\tb")
+    response = client.post("/v1/chat/completions", headers=bearer(key), json=CALL)
+    assert response.status_code == 200
+    assert b"OpenAI-Organization: org-a\tb" in upstream.requests[0][1]
+
+
+def test_a_header_name_that_is_not_an_http_token_is_refused(app):
+    from webapp.proxy.transport import InvalidRequest
+    http = app.extensions["teamgate.http"]
+    for name in ("X Bad", "X-Bad:", "X-B\u00e9", "X-\x0bBad", ""):
+        with pytest.raises(InvalidRequest):
+            http.post("http://127.0.0.1:9/", {name: "v"}, b"", 1, 1, "127.0.0.1/32")

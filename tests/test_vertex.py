@@ -12,7 +12,9 @@ import pytest
 
 from tests.fake_vertex import FakeGoogle, Reply, new_key, service_account
 from webapp.errors import APIError
+from webapp.config import Defaults
 from webapp.proxy import failures, transport
+from webapp.proxy.forwarding import new_client
 from webapp.providers.gemini_chat import schema
 from webapp.providers.google_auth import TeamgateRequest, TokenSource
 from webapp.providers.base import Target
@@ -297,7 +299,7 @@ class Wire:
     posts a prepared call as forwarding does, and every answer is closed at the end."""
 
     def __init__(self):
-        self.client, self.answers = transport.Client(per_host=0), []
+        self.client, self.answers = new_client({**vars(Defaults), "UPSTREAM_POOL_SIZE": 0}), []
 
     def send(self, call) -> transport.Answer:
         body = call.body if isinstance(call.body, bytes) else json.dumps(call.body).encode()

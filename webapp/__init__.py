@@ -42,7 +42,7 @@ def register_extensions(app: Flask):
     cache.init_app(app)
     request_log.init_app(app)
     limits.init_app(app)
-    app.extensions["teamgate.http"] = new_client(pool_size=app.config["UPSTREAM_POOL_SIZE"])
+    app.extensions["teamgate.http"] = new_client(app.config)
 
 
 def register_blueprints(app: Flask):

@@ -23,6 +23,12 @@ class Defaults:
     REQUEST_LOG_SPOOL_DIR = None  # <instance>/request-log-spool
     REQUEST_LOG_LOCK_WAIT = 1.0  # seconds one write waits for a locked database
     REQUEST_LOG_RETRY_SECONDS = 1.0  # between attempts while the database refuses
+    # the most an upstream's answer may make a worker hold, in bytes
+    UPSTREAM_MAX_HEAD_BYTES = 64 * 1024
+    UPSTREAM_MAX_BODY_BYTES = 64 * 1024 * 1024  # a large embeddings batch fits
+    UPSTREAM_MAX_SSE_LINE_BYTES = 8 * 1024 * 1024
+    UPSTREAM_CA_FILE = ""  # authorities trusted besides the system's (an internal CA)
+    EGRESS_PROXY = ""  # http://host:port: upstream connections as CONNECT tunnels through it
 
 
 # environment variable -> config key
@@ -33,6 +39,8 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
     "TEAMGATE_REQUEST_LOG_SPOOL": "REQUEST_LOG_SPOOL_DIR",
+    "TEAMGATE_UPSTREAM_CA_FILE": "UPSTREAM_CA_FILE",
+    "TEAMGATE_EGRESS_PROXY": "EGRESS_PROXY",
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
@@ -40,6 +48,10 @@ NUMBERS = {
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
+    "TEAMGATE_UPSTREAM_MAX_HEAD_BYTES": ("UPSTREAM_MAX_HEAD_BYTES", lambda text: _whole(text)),
+    "TEAMGATE_UPSTREAM_MAX_BODY_BYTES": ("UPSTREAM_MAX_BODY_BYTES", lambda text: _whole(text)),
+    "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES": ("UPSTREAM_MAX_SSE_LINE_BYTES",
+                                             lambda text: _whole(text)),
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -64,7 +76,8 @@ def load(app, overrides=None):
             try:
                 app.config[key] = parse(os.environ[env_name])
             except ValueError:
-                raise SystemExit(f"{env_name} must be a number, not {os.environ[env_name]!r}")
+                raise ValueError(f"{env_name} must be a number above zero, not "
+                                 f"{os.environ[env_name]!r}") from None
     for key, filename in INSTANCE_FILES.items():
         path = Path(app.instance_path) / filename
         if not app.config.get(key) and path.exists():
@@ -74,3 +87,10 @@ def load(app, overrides=None):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
+
+
+def _whole(text: str) -> int:
+    """A whole number above zero, or ValueError."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(text)
+    return int(text)

@@ -8,6 +8,22 @@ from webapp.proxy import transport
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
 PASSED_THROUGH = (400, 404, 409, 413, 422)
+# why a TLS handshake failed -> what the caller reads (never the certificate itself)
+TLS_FAILURES = {
+    "expired": "The upstream's TLS certificate has expired.",
+    "not-yet-valid": "The upstream's TLS certificate is not valid yet.",
+    "untrusted": "The upstream's TLS certificate is not signed by a trusted authority (an "
+                 "operator can add one with TEAMGATE_UPSTREAM_CA_FILE).",
+    "name": "The upstream's TLS certificate does not match the host name.",
+    "not-tls": "The upstream does not speak TLS on that port (is its api_base http:// "
+               "rather than https://?).",
+}
+# a limit on upstream answers: what went past it, and the setting an operator can raise
+LIMITED_PARTS = {
+    "head": ("its status line and headers are", "TEAMGATE_UPSTREAM_MAX_HEAD_BYTES"),
+    "body": ("its body is", "TEAMGATE_UPSTREAM_MAX_BODY_BYTES"),
+    "line": ("a line of its event stream is", "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES"),
+}
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -70,16 +86,32 @@ def from_exception(exc: transport.TransportError) -> APIError:
     if isinstance(exc, (transport.ConnectTimedOut, transport.ReadTimedOut)):
         return APIError(504, "The upstream did not answer in time.", error_type="timeout")
     if isinstance(exc, transport.TLSFailed):
-        return APIError(502, "TLS handshake with the upstream failed.")
+        return APIError(502, TLS_FAILURES.get(exc.why, "TLS handshake with the upstream failed."))
+    if isinstance(exc, transport.ProxyFailed):
+        if not exc.status:
+            return APIError(502, "Could not reach the egress proxy (TEAMGATE_EGRESS_PROXY).")
+        return APIError(502, f"The egress proxy (TEAMGATE_EGRESS_PROXY) refused the tunnel to "
+                             f"the upstream ({exc.status}).")
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")
+    if isinstance(exc, transport.AnswerTooLarge):
+        what, setting = LIMITED_PARTS[exc.part]
+        return APIError(502, f"Teamgate refused the upstream's answer: {what} larger than the "
+                             f"limit of {_size(exc.limit)} ({setting}).")
     if isinstance(exc, transport.BrokenAnswer):
         return APIError(502, "The upstream connection broke while sending its answer.")
     if isinstance(exc, transport.InvalidRequest):
         return APIError(502, f"Teamgate could not send the call: {exc}. Update the model's "
                              "settings (api_key, organization).")
     return APIError(502, f"The upstream call failed ({exc.__class__.__name__}).")
+
+
+def _size(count: int) -> str:
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
 
 
 def invalid_body() -> APIError:

@@ -1,6 +1,7 @@
 """Sending one prepared call upstream through the process's pooled client, with bounded retries
 inside the deadline. Only failures before the request reached the upstream are retried, and
 statuses the failure table calls retryable."""
+import hashlib
 import json
 import random
 import time
@@ -18,8 +19,13 @@ class Sent:
     upstream_seconds: float  # time until the upstream's status line and headers arrived
 
 
-def new_client(pool_size: int) -> transport.Client:
-    return transport.Client(per_host=pool_size)
+def new_client(config) -> transport.Client:
+    """The process's upstream client, made from the app's settings."""
+    limits = transport.Limits(head=config["UPSTREAM_MAX_HEAD_BYTES"],
+                              body=config["UPSTREAM_MAX_BODY_BYTES"],
+                              line=config["UPSTREAM_MAX_SSE_LINE_BYTES"])
+    return transport.Client(per_host=config["UPSTREAM_POOL_SIZE"], limits=limits,
+                            ca_file=config["UPSTREAM_CA_FILE"], proxy=config["EGRESS_PROXY"])
 
 
 def http_client() -> transport.Client:
@@ -31,6 +37,13 @@ def _timeouts(target: Target, stream: bool) -> tuple[float, float]:
     read = (target.stream_timeout if stream else target.timeout) or (
         config["STREAM_IDLE_TIMEOUT"] if stream else config["UPSTREAM_TIMEOUT"])
     return min(config["UPSTREAM_CONNECT_TIMEOUT"], read), read
+
+
+def _pool_key(target: Target, headers: dict) -> bytes:
+    """Whose connections a call may use: its team and credentials, hashed so that the pool
+    never holds a secret; two teams never share a connection, even with the same key."""
+    material = repr((target.team_id, headers)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(material, digest_size=16).digest()
 
 
 def _backoff(attempt: int) -> float:
@@ -49,14 +62,17 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     connect, read = _timeouts(target, stream)
     max_retries = target.max_retries if target.max_retries is not None else \
         current_app.config["UPSTREAM_MAX_RETRIES"]
-    deadline = time.monotonic() + connect + read
+    # the model's timeout bounds the whole call, retries included; for a stream, until its head
+    deadline = time.monotonic() + read
     client, body = http_client(), json.dumps(call.body).encode()
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
+    pool_key = _pool_key(target, call.headers)
     attempt = 0
     while True:
         started = time.perf_counter()
         try:
-            response = client.post(call.url, call.headers, body, connect, read, allow)
+            response = client.post(call.url, call.headers, body, connect, read, allow, pool_key,
+                                   deadline)
             if not stream or response.status >= 300:
                 response.content  # the whole answer: one that breaks off fails here  # noqa: B018
         except transport.TransportError as exc:
@@ -66,6 +82,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
         else:
             elapsed = time.perf_counter() - started
             if response.status < 300:
+                if stream:  # from here only the idle timeout between chunks applies
+                    response.deadline = None
                 return Sent(response, elapsed)
             error = failures.from_status(response, target.api_key)
             retryable = failures.is_retryable(response)
