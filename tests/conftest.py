@@ -92,6 +92,7 @@ class LiveServer:
     def __init__(self, app):
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        app.config["TEAMGATE_LISTEN"] = (self.server.server_address[:2],)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

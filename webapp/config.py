@@ -1,5 +1,6 @@
 """Configuration: defaults here, the environment read only when the app is created."""
 import os
+import secrets
 from pathlib import Path
 
 
@@ -18,6 +19,9 @@ class Defaults:
     CACHE_CHECK_INTERVAL = 0.5
     WTF_CSRF_TIME_LIMIT = None
     TEAMGATE_UPSTREAM_ALLOW = ""
+    # (host, port) pairs this Teamgate serves on, set by whoever starts the server
+    # (gunicorn.conf.py, the tests' live server); an api_base at one of them is refused
+    TEAMGATE_LISTEN = ()
 
 
 # environment variable -> config key
@@ -55,3 +59,6 @@ def load(app, overrides=None):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
+    # names this Teamgate in the hop header of its upstream calls (webapp/proxy/hops.py);
+    # gunicorn.conf.py gives all workers of one server the same one
+    app.config.setdefault("TEAMGATE_INSTANCE_ID", secrets.token_hex(8))

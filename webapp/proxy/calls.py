@@ -1,4 +1,5 @@
 """One proxied call from body to upstream and back: validate, resolve, forward, log."""
+import dataclasses
 import json
 import time
 import uuid
@@ -8,7 +9,7 @@ from flask import Response, current_app, g, jsonify
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding
+from webapp.proxy import forwarding, hops
 from webapp.proxy.failures import invalid_body
 from webapp.proxy.providers.base import Target
 from webapp.proxy.streaming import relay
@@ -102,21 +103,37 @@ def _usage(record: CallRecord, payload: dict):
         record.completion_tokens = usage.get("completion_tokens")
 
 
+def _send(operation: str, target: Target, body: dict, stream: bool,
+          earlier: list[str]) -> forwarding.Sent:
+    call = target.provider.prepare(target, operation, body)
+    call.headers[hops.HOP_HEADER] = hops.onward(earlier)
+    if earlier:  # the Teamgate before this one retries; retrying here too would multiply
+        target = dataclasses.replace(target, max_retries=0)
+    # no transaction or connection held across the upstream call; a cache hit never made
+    # a session, and asking the scoped session would make one
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.close()
+    sent = forwarding.send(call, target, stream)
+    try:
+        hops.check_answer(sent.response.headers)
+    except APIError:
+        sent.response.close()
+        raise
+    return sent
+
+
 def handle(operation: str) -> Response:
     record = CallRecord(operation, g.principal, writer())
     try:
         body = _checked_body(operation)
         record.public_model = body["model"]
+        earlier = hops.earlier()
+        hops.check_arrival(earlier)
         target = _target(operation, body["model"])
         record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
-        call = target.provider.prepare(target, operation, body)
-        # no transaction or connection held across the upstream call; a cache hit never made
-        # a session, and asking the scoped session would make one
-        if db.session.registry.has() and db.session().in_transaction():
-            db.session.close()
-        sent = forwarding.send(call, target, record.stream)
+        sent = _send(operation, target, body, record.stream, earlier)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:

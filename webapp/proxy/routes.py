@@ -4,10 +4,11 @@ import time
 from flask import Blueprint, g, jsonify
 
 from webapp.auth.access import ANY_KEY, declare
-from webapp.proxy import calls
+from webapp.proxy import calls, hops
 from webapp.services import resolver
 
 bp = Blueprint("proxy", __name__)
+bp.after_request(hops.name_answer)
 
 
 @bp.post("/v1/chat/completions")

@@ -1,0 +1,62 @@
+"""Calls that pass through more than one Teamgate. Every upstream call names the Teamgates it has
+passed in X-Teamgate-Hop (this one first), and every proxy answer names the Teamgate that gave it
+in x-teamgate-instance, so a model whose api_base leads back into Teamgate (its own address under
+another name, or another Teamgate whose model leads back) ends after one hop instead of calling
+itself until something gives way.
+
+The rule: a call may arrive from at most one other Teamgate. One that arrives naming this
+Teamgate, or naming two or more, is refused at once with 508; one that arrives from one other
+Teamgate is served, and sent on without retries, so that retries never multiply across hops."""
+from flask import current_app, request
+
+from webapp.errors import APIError
+
+HOP_HEADER = "X-Teamgate-Hop"
+INSTANCE_HEADER = "x-teamgate-instance"
+MAX_EARLIER = 1  # other Teamgates a call may have passed before this one
+
+
+def instance_id() -> str:
+    return current_app.config["TEAMGATE_INSTANCE_ID"]
+
+
+def earlier() -> list[str]:
+    """The Teamgates this call passed before it reached this one, the nearest first."""
+    value = request.headers.get(HOP_HEADER)
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def loop_error(message: str) -> APIError:
+    return APIError(508, message, param="model", error_type="invalid_request_error")
+
+
+def check_arrival(hops: list[str]):
+    """Refuse a call that already passed this Teamgate, or passed more than one other."""
+    if instance_id() in hops:
+        raise loop_error("Loop detected: this call has already passed through this Teamgate. "
+                         "The model's api_base leads back to Teamgate; point it at the "
+                         "provider instead.")
+    if len(hops) > MAX_EARLIER:
+        raise loop_error(f"Loop detected: this call has already passed through {len(hops)} "
+                         "Teamgates; a call may pass through at most two.")
+
+
+def onward(hops: list[str]) -> str:
+    """The hop header of the call this Teamgate sends upstream."""
+    return ", ".join([instance_id(), *hops])
+
+
+def check_answer(headers: dict):
+    """Refuse an upstream answer that this Teamgate gave itself."""
+    answered_by = headers.get(INSTANCE_HEADER)
+    if answered_by and instance_id() in (part.strip() for part in answered_by.split(",")):
+        raise loop_error("Loop detected: the model's api_base answered as this Teamgate "
+                         "itself; point it at the provider instead.")
+
+
+def name_answer(response):
+    """after_request of the proxy routes: say which Teamgate answered."""
+    response.headers[INSTANCE_HEADER] = instance_id()
+    return response
