@@ -9,7 +9,7 @@ from flask import Response, current_app, g, jsonify
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, hops
+from webapp.proxy import forwarding, hops, masking
 from webapp.proxy.failures import invalid_body
 from webapp.proxy.providers.base import Target
 from webapp.proxy.streaming import relay
@@ -144,22 +144,36 @@ def handle(operation: str) -> Response:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         return Response(relay(sent.response, target, record), status=200, headers=headers,
                         content_type="text/event-stream")
+    return _answer(operation, target, sent, record, headers)
+
+
+def _answer(operation: str, target: Target, sent: forwarding.Sent, record: CallRecord,
+            headers: dict) -> Response:
+    """A non-streamed answer: the upstream's bytes relayed as they came (parsing them once for
+    the token counts saves serialising them again), or its translation; the key masked."""
+    content = sent.response.content
     passthrough = target.provider.response_passthrough
+    secret = masking.Secret.of(target.api_key)
     try:
         # parsed even when relayed: a body that is not a JSON object is the upstream's failure
-        payload = json.loads(sent.response.content)
+        payload = json.loads(content)
         if not isinstance(payload, dict):
             raise ValueError("not an object")
         if not passthrough:
             payload = target.provider.translate_response(operation, payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         record.write(502, "upstream_error")
         raise invalid_body() from None
     finally:
         sent.response.close()
+    if passthrough:
+        content = masking.answer(secret, content, payload)
+    else:  # the translation's strings are the upstream's, joined: the key may form only there
+        content = None
+        if secret is not None:
+            secret.scrub_value(payload)
     _usage(record, payload)
-    # relaying the upstream's bytes saves serialising the answer again (jsonify)
-    response = (Response(sent.response.content, mimetype="application/json") if passthrough
+    response = (Response(content, mimetype="application/json") if content is not None
                 else jsonify(payload))
     response.headers.update(headers)
     response.headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())

@@ -1,0 +1,104 @@
+"""Keeping the team's provider key out of every answer relayed to the caller. An upstream may
+echo the key (in an error event, an echo endpoint, a model repeating its request); wherever it
+appears, as bytes or behind JSON escapes, the caller gets its masked form (webapp.crypto.mask).
+
+Cheap on the hot path: one byte search for the key in what is relayed; only when that also holds
+an escape that could spell a character of the key (`\\u`, or `\\/` for a key with a slash) are
+the JSON's parsed strings searched too. A stream is masked one whole event at a time, so a key
+cut across two pieces of the stream is whole when it is searched."""
+import json
+
+from webapp.crypto import mask
+
+# a shorter key is a placeholder (vLLM's "EMPTY", "none"): replacing it everywhere would corrupt
+# answers, and it opens nothing
+MIN_LENGTH = 8
+JSON_ESCAPES = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b"\\f",
+                "\n": b"\\n", "\r": b"\\r", "\t": b"\\t"}
+DATA = b"data:"
+
+
+class Secret:
+    """The team's key as it may appear in an answer, and what replaces it."""
+
+    __slots__ = ("text", "raw", "masked", "masked_raw", "escapes")
+
+    def __init__(self, text: str):
+        self.text, self.raw = text, text.encode()
+        self.masked = mask(text)
+        self.masked_raw = self.masked.encode()
+        self.escapes = (b"\\u", *{JSON_ESCAPES[c] for c in text if c in JSON_ESCAPES})
+
+    @classmethod
+    def of(cls, api_key: str | None) -> "Secret | None":
+        return cls(api_key) if api_key and len(api_key) >= MIN_LENGTH else None
+
+    def scrub(self, data: bytes) -> bytes:
+        return data.replace(self.raw, self.masked_raw) if self.raw in data else data
+
+    def may_hide(self, data: bytes) -> bool:
+        """Whether JSON in these bytes could spell the key other than as its own bytes."""
+        # b"\0" near the start: UTF-16 or UTF-32 JSON, where no byte search finds the key
+        return any(escape in data for escape in self.escapes) or b"\0" in data[:4]
+
+    def scrub_value(self, value) -> tuple[object, bool]:
+        """A parsed JSON value with the key masked in every string, keys included (changed in
+        place), and whether the key was there. Iterative: parsed JSON may nest deeply."""
+        if isinstance(value, str):
+            return (value.replace(self.text, self.masked), True) if self.text in value \
+                else (value, False)
+        found, stack = False, [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if any(self.text in name for name in node):
+                    items = [(name.replace(self.text, self.masked), item)
+                             for name, item in node.items()]
+                    node.clear()
+                    node.update(items)
+                    found = True
+                pairs = node.items()
+            elif isinstance(node, list):
+                pairs = enumerate(node)
+            else:
+                continue
+            for name, item in list(pairs):
+                if isinstance(item, str):
+                    if self.text in item:
+                        node[name] = item.replace(self.text, self.masked)
+                        found = True
+                elif isinstance(item, (dict, list)):
+                    stack.append(item)
+        return value, found
+
+
+def answer(secret: Secret | None, content: bytes, payload) -> bytes | None:
+    """The bytes to relay for an upstream's JSON answer, the key masked; None when the key hid
+    behind escapes, so that `payload` (masked now) has to be serialised again."""
+    if secret is None:
+        return content
+    if secret.may_hide(content) and secret.scrub_value(payload)[1]:
+        return None
+    return secret.scrub(content)
+
+
+def event(secret: Secret | None, data: bytes) -> bytes:
+    """One whole server-sent event (its lines and the blank line after them), the key masked."""
+    if secret is None:
+        return data
+    data = secret.scrub(data)
+    if not secret.may_hide(data):
+        return data
+    lines = data.rstrip(b"\n").split(b"\n")
+    # a client joins the data lines of an event with line breaks before it parses them
+    joined = b"\n".join(line[5:].removeprefix(b" ") for line in lines if line.startswith(DATA))
+    try:
+        value, found = secret.scrub_value(json.loads(joined))
+    except ValueError:  # not JSON: nothing reads the escapes as characters
+        return data
+    except RecursionError:  # nested too deeply to look inside: not relayed at all
+        return b": an event nested too deeply to check was left out\n\n"
+    if not found:
+        return data
+    kept = [line for line in lines if not line.startswith(DATA)]
+    return b"\n".join([*kept, DATA + b" " + json.dumps(value).encode()]) + b"\n\n"
