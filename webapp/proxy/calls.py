@@ -104,9 +104,10 @@ def _usage(record: CallRecord, payload: dict):
 
 
 def _send(operation: str, target: Target, body: dict, stream: bool,
-          earlier: list[str]) -> forwarding.Sent:
+          arrival: tuple[str, list[str]]) -> forwarding.Sent:
+    own, earlier = arrival
     call = target.provider.prepare(target, operation, body)
-    call.headers[hops.HOP_HEADER] = hops.onward(earlier)
+    call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
     if earlier:  # the Teamgate before this one retries; retrying here too would multiply
         target = dataclasses.replace(target, max_retries=0)
     # no transaction or connection held across the upstream call; a cache hit never made
@@ -115,7 +116,7 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
         db.session.close()
     sent = forwarding.send(call, target, stream)
     try:
-        hops.check_answer(sent.response.headers)
+        hops.check_answer(sent.response.headers, own)
     except APIError:
         sent.response.close()
         raise
@@ -127,13 +128,12 @@ def handle(operation: str) -> Response:
     try:
         body = _checked_body(operation)
         record.public_model = body["model"]
-        earlier = hops.earlier()
-        hops.check_arrival(earlier)
+        arrival = hops.arrival()
         target = _target(operation, body["model"])
         record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
-        sent = _send(operation, target, body, record.stream, earlier)
+        sent = _send(operation, target, body, record.stream, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:

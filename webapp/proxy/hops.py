@@ -12,6 +12,7 @@ from flask import current_app, request
 from webapp.errors import APIError
 
 HOP_HEADER = "X-Teamgate-Hop"
+HOP_ENVIRON = "HTTP_X_TEAMGATE_HOP"  # how WSGI servers hand the header to the app
 INSTANCE_HEADER = "x-teamgate-instance"
 MAX_EARLIER = 1  # other Teamgates a call may have passed before this one
 
@@ -20,38 +21,37 @@ def instance_id() -> str:
     return current_app.config["TEAMGATE_INSTANCE_ID"]
 
 
-def earlier() -> list[str]:
-    """The Teamgates this call passed before it reached this one, the nearest first."""
-    value = request.headers.get(HOP_HEADER)
-    if not value:
-        return []
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 def loop_error(message: str) -> APIError:
     return APIError(508, message, param="model", error_type="invalid_request_error")
 
 
-def check_arrival(hops: list[str]):
-    """Refuse a call that already passed this Teamgate, or passed more than one other."""
-    if instance_id() in hops:
+def arrival() -> tuple[str, list[str]]:
+    """This Teamgate's id and the Teamgates the call passed before it (the nearest first); a
+    call that already passed this Teamgate, or more than one other, is refused."""
+    own = instance_id()
+    value = request.environ.get(HOP_ENVIRON)
+    if not value:
+        return own, []
+    earlier = [part.strip() for part in value.split(",") if part.strip()]
+    if own in earlier:
         raise loop_error("Loop detected: this call has already passed through this Teamgate. "
                          "The model's api_base leads back to Teamgate; point it at the "
                          "provider instead.")
-    if len(hops) > MAX_EARLIER:
-        raise loop_error(f"Loop detected: this call has already passed through {len(hops)} "
-                         "Teamgates; a call may pass through at most two.")
+    if len(earlier) > MAX_EARLIER:
+        raise loop_error(f"Loop detected: this call has already passed through "
+                         f"{len(earlier)} Teamgates; a call may pass through at most two.")
+    return own, earlier
 
 
-def onward(hops: list[str]) -> str:
+def onward(own: str, earlier: list[str]) -> str:
     """The hop header of the call this Teamgate sends upstream."""
-    return ", ".join([instance_id(), *hops])
+    return ", ".join([own, *earlier]) if earlier else own
 
 
-def check_answer(headers: dict):
+def check_answer(headers: dict, own: str):
     """Refuse an upstream answer that this Teamgate gave itself."""
     answered_by = headers.get(INSTANCE_HEADER)
-    if answered_by and instance_id() in (part.strip() for part in answered_by.split(",")):
+    if answered_by and own in (part.strip() for part in answered_by.split(",")):
         raise loop_error("Loop detected: the model's api_base answered as this Teamgate "
                          "itself; point it at the provider instead.")
 

@@ -27,7 +27,7 @@ class Secret:
         self.text, self.raw = text, text.encode()
         self.masked = mask(text)
         self.masked_raw = self.masked.encode()
-        self.escapes = (b"\\u", *{JSON_ESCAPES[c] for c in text if c in JSON_ESCAPES})
+        self.escapes = (b"\\u", *[escape for c, escape in JSON_ESCAPES.items() if c in text])
 
     @classmethod
     def of(cls, api_key: str | None) -> "Secret | None":
@@ -38,8 +38,10 @@ class Secret:
 
     def may_hide(self, data: bytes) -> bool:
         """Whether JSON in these bytes could spell the key other than as its own bytes."""
-        # b"\0" near the start: UTF-16 or UTF-32 JSON, where no byte search finds the key
-        return any(escape in data for escape in self.escapes) or b"\0" in data[:4]
+        for escape in self.escapes:
+            if escape in data:
+                return True
+        return False
 
     def scrub_value(self, value) -> tuple[object, bool]:
         """A parsed JSON value with the key masked in every string, keys included (changed in
@@ -77,7 +79,8 @@ def answer(secret: Secret | None, content: bytes, payload) -> bytes | None:
     behind escapes, so that `payload` (masked now) has to be serialised again."""
     if secret is None:
         return content
-    if secret.may_hide(content) and secret.scrub_value(payload)[1]:
+    # b"\0" near the start: UTF-16 or UTF-32 JSON, where no byte search finds the key
+    if (secret.may_hide(content) or b"\0" in content[:4]) and secret.scrub_value(payload)[1]:
         return None
     return secret.scrub(content)
 
@@ -86,7 +89,8 @@ def event(secret: Secret | None, data: bytes) -> bytes:
     """One whole server-sent event (its lines and the blank line after them), the key masked."""
     if secret is None:
         return data
-    data = secret.scrub(data)
+    if secret.raw in data:
+        data = data.replace(secret.raw, secret.masked_raw)
     if not secret.may_hide(data):
         return data
     lines = data.rstrip(b"\n").split(b"\n")

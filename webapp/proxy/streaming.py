@@ -44,7 +44,7 @@ def _events(lines):
             if size < EVENT_LIMIT:
                 continue
         if event:
-            yield b"\n".join(event) + b"\n\n"
+            yield (event[0] if len(event) == 1 else b"\n".join(event)) + b"\n\n"
             event, size = [], 0
     if event:  # the upstream ended without the blank line after its last event
         yield b"\n".join(event) + b"\n\n"
