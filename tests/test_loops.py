@@ -15,8 +15,10 @@ from sqlalchemy import select
 
 from tests.conftest import LiveServer, bearer
 from tests.fake_upstream import Reply
+from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
+from webapp.services.egress import check_api_base
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 DROPPED = ("host", "connection", "content-length", "transfer-encoding", "keep-alive")
@@ -206,6 +208,15 @@ def test_a_call_that_already_passed_this_teamgate_or_two_others_is_refused(app, 
     assert upstream.received == []
 
 
+def test_a_hop_header_that_lists_anything_but_instance_ids_is_refused(live, seed, upstream):
+    _, key = seed.team_with_model(upstream.url)
+    for hops in ("gateway 1", "x" * 65, "gw\u00e9"):
+        response = chat(live.url, key, "my-team-model", **{"X-Teamgate-Hop": hops})
+        assert response.status_code == 400, hops
+        assert "X-Teamgate-Hop" in response.json()["error"]["message"]
+    assert upstream.received == []
+
+
 def test_a_call_from_one_other_teamgate_is_served_without_retries(app, live, seed, upstream):
     _, key = seed.team_with_model(upstream.url)
     upstream.default = Reply(status=503, body={"error": {"message": "overloaded"}})
@@ -237,6 +248,23 @@ def test_an_api_base_at_this_teamgates_own_address_is_refused_when_saved(live, s
     assert response.status_code == 400
     assert "this Teamgate itself" in response.json["error"]["message"]
     assert response.json["error"]["param"] == "litellm_params.api_base"
+
+
+@pytest.mark.parametrize("api_base, listen, refused", [
+    ("http://127.0.0.2:4000/v1", ("0.0.0.0", 4000), True),  # a wildcard bind serves loopback
+    ("http://[::ffff:127.0.0.1]:4000/", ("127.0.0.1", 4000), True),
+    ("http://[::1]:4000/", ("::", 4000), True),
+    ("http://0.0.0.0:4000/", ("127.0.0.1", 4000), True),
+    ("http://127.0.0.2:4000/v1", ("127.0.0.1", 4000), False),  # another loopback address
+    ("http://127.0.0.1:4001/v1", ("0.0.0.0", 4000), False),  # another port
+])
+def test_every_spelling_of_a_listen_address_is_refused(api_base, listen, refused):
+    try:
+        check_api_base(api_base, setting="127.0.0.0/8,::1/128,0.0.0.0/32", listen=(listen,))
+    except APIError as error:
+        assert refused and "this Teamgate itself" in error.message
+    else:
+        assert not refused
 
 
 def test_a_saved_model_at_this_teamgates_own_address_is_refused_at_call_time(app, live, seed,

@@ -7,6 +7,8 @@ itself until something gives way.
 The rule: a call may arrive from at most one other Teamgate. One that arrives naming this
 Teamgate, or naming two or more, is refused at once with 508; one that arrives from one other
 Teamgate is served, and sent on without retries, so that retries never multiply across hops."""
+import re
+
 from flask import current_app, request
 
 from webapp.errors import APIError
@@ -15,6 +17,9 @@ HOP_HEADER = "X-Teamgate-Hop"
 HOP_ENVIRON = "HTTP_X_TEAMGATE_HOP"  # how WSGI servers hand the header to the app
 INSTANCE_HEADER = "x-teamgate-instance"
 MAX_EARLIER = 1  # other Teamgates a call may have passed before this one
+# what an instance id may look like (this Teamgate's are 16 hex digits): a caller's header is
+# sent on upstream, so nothing else is taken from it
+INSTANCE_ID = re.compile(r"[0-9A-Za-z._-]{1,64}")
 
 
 def instance_id() -> str:
@@ -33,6 +38,9 @@ def arrival() -> tuple[str, list[str]]:
     if not value:
         return own, []
     earlier = [part.strip() for part in value.split(",") if part.strip()]
+    if not all(INSTANCE_ID.fullmatch(part) for part in earlier):
+        raise APIError(400, f"{HOP_HEADER} must list Teamgate instance ids (letters, digits, "
+                            "'.', '_' or '-', at most 64 each), separated by commas.")
     if own in earlier:
         raise loop_error("Loop detected: this call has already passed through this Teamgate. "
                          "The model's api_base leads back to Teamgate; point it at the "
