@@ -8,6 +8,8 @@ import time
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import bearer
 from tests.fake_upstream import Reply, completion
@@ -164,3 +166,35 @@ def test_a_key_behind_escapes_in_an_event_of_several_data_lines_is_masked(live, 
     assert event.count(b"data:") == 2
     text = relayed(live, seed, [event, b"data: [DONE]\n\n"])
     assert deltas(text) == MASKED
+
+
+def test_a_key_cut_where_a_very_long_event_is_relayed_in_part_is_masked(live, seed):
+    """An event longer than EVENT_LIMIT is relayed before it ends; what could be the start of
+    the key stays behind until the rest arrives."""
+    from webapp.proxy.streaming import EVENT_LIMIT
+
+    event = stream_event("a" * EVENT_LIMIT + f" {PROVIDER_KEY} ok")
+    at = event.index(PROVIDER_KEY.encode()) + 14
+    text = relayed(live, seed, [event[:at], event[at:], b"data: [DONE]\n\n"])
+    assert PROVIDER_KEY not in text
+    assert deltas(text).endswith(f" {MASKED} ok")
+
+
+EVENTS = [stream_event(f"x {PROVIDER_KEY} y"), b'data: {"choices": []}\r\n\r\n', b": ping\n\n",
+          stream_event(escaped(PROVIDER_KEY, 3)), b"data: [DONE]\n\n"]
+STREAM = b"".join(EVENTS)
+
+
+@given(st.sets(st.integers(1, len(STREAM) - 1), max_size=16))
+def test_wherever_the_stream_is_cut_the_same_whole_events_come_out_masked(cuts):
+    from webapp.proxy.masking import Secret
+    from webapp.proxy.streaming import _blocks
+
+    edges = [0, *sorted(cuts), len(STREAM)]
+    blocks = list(_blocks(iter(STREAM[a:b] for a, b in zip(edges, edges[1:])),
+                          Secret(PROVIDER_KEY)))
+    assert all(block.endswith((b"\n\n", b"\n\r\n")) for block in blocks)
+    relayed = b"".join(blocks).decode()
+    assert PROVIDER_KEY not in relayed
+    assert deltas(relayed) == f"x {MASKED} y" + MASKED
+    assert relayed.count("\n\n") + relayed.count("\r\n\r\n") == len(EVENTS)

@@ -104,11 +104,15 @@ def test_a_key_echoed_in_a_stream_error_event_is_masked(live, seed, upstream):
 
 
 class RecordedAnswer:
-    """An upstream answer already received: its lines split in one pass, so what a test times
-    is the relay's own work."""
+    """An upstream answer already received, in pieces of 64 KiB as the upstream client reads
+    them; its lines split in one pass, so what a test times is the relay's own work."""
 
     def __init__(self, data: bytes):
         self.data = data
+
+    def chunks(self):
+        for start in range(0, len(self.data), 65536):
+            yield self.data[start:start + 65536]
 
     def lines(self):
         start = 0

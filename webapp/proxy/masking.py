@@ -4,9 +4,10 @@ appears, as bytes or behind JSON escapes, the caller gets its masked form (webap
 
 Cheap on the hot path: one byte search for the key in what is relayed; only when that also holds
 an escape that could spell a character of the key (`\\u`, or `\\/` for a key with a slash) are
-the JSON's parsed strings searched too. A stream is masked one whole event at a time, so a key
+the JSON's parsed strings searched too. A stream is masked in blocks of whole events, so a key
 cut across two pieces of the stream is whole when it is searched."""
 import json
+import re
 
 from webapp.crypto import mask
 
@@ -16,6 +17,7 @@ MIN_LENGTH = 8
 JSON_ESCAPES = {'"': b'\\"', "\\": b"\\\\", "/": b"\\/", "\b": b"\\b", "\f": b"\\f",
                 "\n": b"\\n", "\r": b"\\r", "\t": b"\\t"}
 DATA = b"data:"
+EVENT_END = re.compile(rb"\n\r?\n")  # a line's end, then an empty line
 
 
 class Secret:
@@ -85,15 +87,26 @@ def answer(secret: Secret | None, content: bytes, payload) -> bytes | None:
     return secret.scrub(content)
 
 
-def event(secret: Secret | None, data: bytes) -> bytes:
-    """One whole server-sent event (its lines and the blank line after them), the key masked."""
+def events(secret: Secret | None, block: bytes) -> bytes:
+    """Whole server-sent events (each one's lines and the blank line after them), the key
+    masked."""
     if secret is None:
-        return data
-    if secret.raw in data:
-        data = data.replace(secret.raw, secret.masked_raw)
-    if not secret.may_hide(data):
-        return data
-    lines = data.rstrip(b"\n").split(b"\n")
+        return block
+    if secret.raw in block:
+        block = block.replace(secret.raw, secret.masked_raw)
+    if not secret.may_hide(block):
+        return block
+    parts, start = [], 0
+    for end in EVENT_END.finditer(block):
+        parts.append(_event(secret, block[start:end.end()]))
+        start = end.end()
+    if start < len(block):
+        parts.append(_event(secret, block[start:]))
+    return b"".join(parts)
+
+
+def _event(secret: Secret, data: bytes) -> bytes:
+    lines = data.rstrip(b"\r\n").split(b"\n")
     # a client joins the data lines of an event with line breaks before it parses them
     joined = b"\n".join(line[5:].removeprefix(b" ") for line in lines if line.startswith(DATA))
     try:
@@ -106,3 +119,14 @@ def event(secret: Secret | None, data: bytes) -> bytes:
         return data
     kept = [line for line in lines if not line.startswith(DATA)]
     return b"\n".join([*kept, DATA + b" " + json.dumps(value).encode()]) + b"\n\n"
+
+
+def held_back(secret: Secret | None, data: bytes) -> int:
+    """How many bytes at the end of `data` could be the start of the key: what to keep until
+    more arrives, when an event is too long to wait for its end."""
+    if secret is None:
+        return 0
+    for size in range(min(len(secret.raw) - 1, len(data)), 0, -1):
+        if data.endswith(secret.raw[:size]):
+            return size
+    return 0
