@@ -1,6 +1,7 @@
 """The team's provider key never reaches the caller, whatever the upstream does with it: echoed in
 a 200 answer, split across two pieces of a stream, or hidden behind JSON's \\u escapes. The
 caller gets the masked form (`sk-...` + last 4) in its place."""
+import itertools
 import json
 import socket
 import threading
@@ -191,7 +192,7 @@ def test_wherever_the_stream_is_cut_the_same_whole_events_come_out_masked(cuts):
     from webapp.proxy.streaming import _blocks
 
     edges = [0, *sorted(cuts), len(STREAM)]
-    blocks = list(_blocks(iter(STREAM[a:b] for a, b in zip(edges, edges[1:])),
+    blocks = list(_blocks(iter(STREAM[a:b] for a, b in itertools.pairwise(edges)),
                           Secret(PROVIDER_KEY)))
     assert all(block.endswith((b"\n\n", b"\n\r\n")) for block in blocks)
     relayed = b"".join(blocks).decode()
