@@ -79,8 +79,8 @@ def _is_listen_address(address, port: int, listen) -> bool:
         bound = _embedded_ipv4(bound) or bound
         # connecting to 0.0.0.0 or :: reaches this machine; a wildcard bind serves all of its
         # addresses
-        if address == bound or address.is_unspecified or bound.is_unspecified and (
-                address.is_loopback or _same_machine(address)):
+        if address == bound or address.is_unspecified or (
+                bound.is_unspecified and (address.is_loopback or _same_machine(address))):
             return True
     return False
 
