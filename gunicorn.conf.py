@@ -7,6 +7,8 @@ between them cost more than the work. One worker per core. The environment can o
 (WORKER_CLASS, WORKERS, THREADS, WORKER_CONNECTIONS)."""
 import gc
 import os
+import secrets
+import socket
 
 worker_class = os.environ.get("WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
@@ -17,6 +19,10 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = None
 
+# made once in the master, so every worker of this server names the same Teamgate in its hop
+# headers (webapp/proxy/hops.py): a call that loops back to another worker is still its own
+INSTANCE_ID = secrets.token_hex(8)
+
 
 def worker_exit(server, worker):
     """Write the request-log rows still queued in this worker before it goes."""
@@ -26,9 +32,22 @@ def worker_exit(server, worker):
         writer.stop()
 
 
+def _introduce(worker):
+    """Tell the app which Teamgate it is and where it listens, so that it refuses an api_base
+    that leads back to itself."""
+    config = getattr(worker.wsgi, "config", None)
+    if config is None:  # the app failed to load; gunicorn serves its error page
+        return
+    config["TEAMGATE_INSTANCE_ID"] = INSTANCE_ID
+    config["TEAMGATE_LISTEN"] = tuple(
+        sock.getsockname()[:2] for sock in worker.sockets
+        if sock.family in (socket.AF_INET, socket.AF_INET6))
+
+
 def post_worker_init(worker):
     """gevent accepts up to 100 waiting connections per wake-up, so one worker can take a whole
     burst of clients while the other idles; accepting one at a time spreads them."""
+    _introduce(worker)
     if worker_class == "gevent":
         from gevent.baseserver import BaseServer
         BaseServer.max_accept = 1

@@ -1,9 +1,10 @@
 """One Teamgate call's CPU, in process: the Flask test client calls /v1/chat/completions on an
 app seeded like the benchmark's (team, key, team model, request log on) in front of the real fake
 upstream on loopback; prints time per call and, with --profile, cProfile's largest entries.
+With --stream the calls stream (the fake upstream's 5 chunks and [DONE]), read to their end.
 
 Run with Teamgate's python from the repository root:
-.venv/bin/python bench/inprocess.py [--calls 2000] [--profile]"""
+.venv/bin/python bench/inprocess.py [--calls 2000] [--stream] [--profile]"""
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def seeded_client(api_base: str):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--stream", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--callees", nargs="*", help="also print what these functions call")
@@ -66,12 +68,14 @@ def main():
     try:
         time.sleep(0.7)
         app, client, headers = seeded_client(f"http://127.0.0.1:{port}/v1")
-        body = {"model": "bench-fast", "messages": [{"role": "user", "content": "Say hello."}]}
+        body = {"model": "bench-fast", "messages": [{"role": "user", "content": "Say hello."}],
+                **({"stream": True} if args.stream else {})}
 
         def calls(n):
             for _ in range(n):
                 response = client.post("/v1/chat/completions", json=body, headers=headers)
                 assert response.status_code == 200, response.data
+                assert not args.stream or response.data.endswith(b"data: [DONE]\n\n")
 
         calls(200)  # warm the caches and the connection pool
         cpu, wall = time.process_time(), time.perf_counter()

@@ -112,6 +112,7 @@ class LiveServer(Serving):
     def __init__(self, app):
         self.app = app
         super().__init__(make_server("127.0.0.1", 0, app, threaded=True))
+        app.config["TEAMGATE_LISTEN"] = (self.server.server_address[:2],)
 
     @property
     def url(self) -> str:

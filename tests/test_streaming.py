@@ -1,4 +1,5 @@
 """Streaming through the openai client: chunks in order, a clean end, disconnects close upstream."""
+import json
 import socket
 import time
 
@@ -100,3 +101,97 @@ def test_a_key_echoed_in_a_stream_error_event_is_masked(live, seed, upstream):
         "model": "my-team-model", "stream": True, "messages": [{"role": "user", "content": "x"}]})
     assert "sk-provider-team-a-secret-1234" not in response.text
     assert "sk-...1234" in response.text
+
+
+class RecordedAnswer:
+    """An upstream answer already received, in pieces of 64 KiB as the upstream client reads
+    them; its lines split in one pass, so what a test times is the relay's own work."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def chunks(self):
+        for start in range(0, len(self.data), 65536):
+            yield self.data[start:start + 65536]
+
+    def lines(self):
+        start = 0
+        while (end := self.data.find(b"\n", start)) >= 0:
+            yield self.data[start:end]
+            start = end + 1
+        if start < len(self.data):
+            yield self.data[start:]
+
+    def close(self):
+        pass
+
+
+class NoLog:
+    prompt_tokens = completion_tokens = None
+
+    def write(self, status, error_type=None):
+        self.status = status
+
+
+def relay_seconds(provider: str, data: bytes) -> float:
+    """CPU seconds the relay takes over a whole answer, the best of three."""
+    from webapp import providers
+    from webapp.providers.base import Target
+    from webapp.proxy.streaming import relay
+
+    target = Target("d", "m", None, providers.for_params({"model": f"{provider}/m"})[0], "m",
+                    None, None, "sk-provider-team-a-secret-1234", None, None, None, None)
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        for _ in relay(RecordedAnswer(data), target, NoLog()):
+            pass
+        best = min(best, time.process_time() - started)
+    return best
+
+
+SHAPES = {  # name: (provider, the answer for about n bytes)
+    "many events": ("openai", lambda n: b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n'
+                    * (n // 384)),
+    "one event of many lines": ("openai", lambda n: b"data: x\n" * (n // 32) + b"\n"),
+    "one long line with escapes": ("openai", lambda n: b'data: {"c": "' + b"\\u00e9" * (n // 6)
+                                   + b'"}\n\n'),
+    "one long line with usage": ("openai", lambda n: b'data: {"usage": {"prompt_tokens": 1}, '
+                                 b'"x": "' + b"a" * n + b'"}\n\n'),
+    "one long translated line": ("anthropic", lambda n: b'data: {"type": "content_block_delta",'
+                                 b' "delta": {"text": "' + b"\\u00e9" * (n // 6) + b'"}}\n\n'),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relaying_costs_time_in_proportion_to_the_answer(shape):
+    """An upstream cannot make Teamgate re-read what it already relayed: four times the bytes
+    cost about four times the CPU (4-8 measured: large buffers leave the caches), where a step
+    that re-scanned a growing buffer would cost 16."""
+    provider, answer = SHAPES[shape]
+    small, large = relay_seconds(provider, answer(1 << 20)), relay_seconds(provider,
+                                                                           answer(4 << 20))
+    assert large < 12 * max(small, 0.002), (small, large)
+
+
+def test_odd_events_in_an_anthropic_stream_are_left_out_and_the_stream_ends_cleanly(
+        live, client, seed, upstream):
+    team_id = seed.team()
+    key = seed.key(team_id)
+    client.post("/model/new", headers=bearer(key), json={
+        "model_name": "claude", "model_info": {"team_id": team_id},
+        "litellm_params": {"model": "anthropic/claude-sonnet-4", "api_base": upstream.url,
+                           "api_key": "sk-ant-team-provider-key-4242"}})
+    upstream.reply(Reply(chunks=[
+        b"[1, 2]", b'"text"', {"type": "content_block_delta", "delta": ["x"]},
+        {"type": "content_block_delta", "delta": {"text": {"not": "text"}}},
+        {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "message_delta", "delta": {"stop_reason": ["end_turn"]}},
+        {"type": "message_stop"}]))
+    response = requests.post(live.url + "/v1/chat/completions", headers=bearer(key), json={
+        "model": "claude", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
+    events = [e for e in response.text.split("\n\n") if e]
+    assert response.status_code == 200
+    assert [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]] == [
+        "", "", "Hi", None]
+    assert events[-1] == "data: [DONE]"

@@ -1,5 +1,6 @@
 """Configuration: defaults here, the environment read only when the app is created."""
 import os
+import secrets
 from pathlib import Path
 
 
@@ -29,6 +30,9 @@ class Defaults:
     UPSTREAM_MAX_SSE_LINE_BYTES = 8 * 1024 * 1024
     UPSTREAM_CA_FILE = ""  # authorities trusted besides the system's (an internal CA)
     EGRESS_PROXY = ""  # http://host:port: upstream connections as CONNECT tunnels through it
+    # (host, port) pairs this Teamgate serves on, set by whoever starts the server
+    # (gunicorn.conf.py, the tests' live server); an api_base at one of them is refused
+    TEAMGATE_LISTEN = ()
 
 
 # environment variable -> config key
@@ -87,6 +91,9 @@ def load(app, overrides=None):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
+    # names this Teamgate in the hop header of its upstream calls (webapp/proxy/hops.py);
+    # gunicorn.conf.py gives all workers of one server the same one
+    app.config.setdefault("TEAMGATE_INSTANCE_ID", secrets.token_hex(8))
 
 
 def _whole(text: str) -> int:

@@ -52,32 +52,37 @@ class AnthropicProvider(Provider):
         return PreparedCall(self.url(target, operation), headers, payload)
 
     def translate_response(self, operation: str, payload: dict) -> dict:
-        text = "".join(block.get("text", "") for block in payload.get("content", [])
-                       if block.get("type") == "text")
-        usage = payload.get("usage", {})
-        prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+        text = _text(payload.get("content"))
+        usage = payload.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        prompt, completion = _count(usage, "input_tokens"), _count(usage, "output_tokens")
         return {
             "id": payload.get("id", ""), "object": "chat.completion", "created": int(time.time()),
             "model": payload.get("model", ""),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": STOP_REASONS.get(payload.get("stop_reason"), "stop")}],
+                         "finish_reason": _finish(payload.get("stop_reason"))}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                       "total_tokens": prompt + completion},
         }
 
     def translate_stream_line(self, line: bytes) -> bytes | None:
+        """One line of Anthropic's stream as an OpenAI chunk: one parse of the line, nothing
+        kept between lines."""
         if not line.startswith(b"data:"):
             return None
         try:
             event = json.loads(line[5:])
-        except ValueError:
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(event, dict):
             return None
         kind = event.get("type")
+        delta = event.get("delta") if isinstance(event.get("delta"), dict) else {}
         if kind == "content_block_delta":
-            delta = {"content": event.get("delta", {}).get("text", "")}
-            finish = None
+            text = delta.get("text", "")
+            delta, finish = {"content": text if isinstance(text, str) else ""}, None
         elif kind == "message_delta":
-            delta, finish = {}, STOP_REASONS.get(event.get("delta", {}).get("stop_reason"), "stop")
+            delta, finish = {}, _finish(delta.get("stop_reason"))
         elif kind == "message_stop":
             return b"data: [DONE]"
         else:
@@ -85,3 +90,20 @@ class AnthropicProvider(Provider):
         chunk = {"object": "chat.completion.chunk", "created": int(time.time()),
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
         return b"data: " + json.dumps(chunk).encode()
+
+
+def _text(blocks) -> str:
+    """The text blocks of an answer, joined; anything else in `content` is left out."""
+    if not isinstance(blocks, list):
+        return ""
+    return "".join(block["text"] for block in blocks if isinstance(block, dict)
+                   and block.get("type") == "text" and isinstance(block.get("text"), str))
+
+
+def _finish(reason) -> str:
+    return STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+
+
+def _count(usage: dict, name: str) -> int:
+    value = usage.get(name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,4 +1,5 @@
 """One proxied call from body to upstream and back: validate, resolve, forward, log."""
+import dataclasses
 import json
 import time
 import uuid
@@ -8,7 +9,7 @@ from flask import Response, current_app, g, jsonify
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding
+from webapp.proxy import forwarding, hops, masking
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
@@ -102,21 +103,37 @@ def _usage(record: CallRecord, payload: dict):
         record.completion_tokens = usage.get("completion_tokens")
 
 
+def _send(operation: str, target: Target, body: dict, stream: bool,
+          arrival: tuple[str, list[str]]) -> forwarding.Sent:
+    own, earlier = arrival
+    call = target.provider.prepare(target, operation, body)
+    call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
+    if earlier:  # the Teamgate before this one retries; retrying here too would multiply
+        target = dataclasses.replace(target, max_retries=0)
+    # no transaction or connection held across the upstream call; a cache hit never made
+    # a session, and asking the scoped session would make one
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.close()
+    sent = forwarding.send(call, target, stream)
+    try:
+        hops.check_answer(sent.response.headers, own)
+    except APIError:
+        sent.response.close()
+        raise
+    return sent
+
+
 def handle(operation: str) -> Response:
     record = CallRecord(operation, g.principal, writer())
     try:
         body = _checked_body(operation)
         record.public_model = body["model"]
+        arrival = hops.arrival()
         target = _target(operation, body["model"])
         record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
         record.stream = body.get("stream") is True
-        call = target.provider.prepare(target, operation, body)
-        # no transaction or connection held across the upstream call; a cache hit never made
-        # a session, and asking the scoped session would make one
-        if db.session.registry.has() and db.session().in_transaction():
-            db.session.close()
-        sent = forwarding.send(call, target, record.stream)
+        sent = _send(operation, target, body, record.stream, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:
@@ -127,22 +144,36 @@ def handle(operation: str) -> Response:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         return Response(relay(sent.response, target, record), status=200, headers=headers,
                         content_type="text/event-stream")
+    return _answer(operation, target, sent, record, headers)
+
+
+def _answer(operation: str, target: Target, sent: forwarding.Sent, record: CallRecord,
+            headers: dict) -> Response:
+    """A non-streamed answer: the upstream's bytes relayed as they came (parsing them once for
+    the token counts saves serialising them again), or its translation; the key masked."""
+    content = sent.response.content
     passthrough = target.provider.response_passthrough
+    secret = masking.Secret.of(target.api_key)
     try:
         # parsed even when relayed: a body that is not a JSON object is the upstream's failure
-        payload = json.loads(sent.response.content)
+        payload = json.loads(content)
         if not isinstance(payload, dict):
             raise ValueError("not an object")
         if not passthrough:
             payload = target.provider.translate_response(operation, payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         record.write(502, "upstream_error")
         raise invalid_body() from None
     finally:
         sent.response.close()
+    if passthrough:
+        content = masking.answer(secret, content, payload)
+    else:  # the translation's strings are the upstream's, joined: the key may form only there
+        content = None
+        if secret is not None:
+            secret.scrub_value(payload)
     _usage(record, payload)
-    # relaying the upstream's bytes saves serialising the answer again (jsonify)
-    response = (Response(sent.response.content, mimetype="application/json") if passthrough
+    response = (Response(content, mimetype="application/json") if content is not None
                 else jsonify(payload))
     response.headers.update(headers)
     response.headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())

@@ -6,10 +6,11 @@ from flask import Blueprint, g, jsonify
 
 from webapp import operations
 from webapp.auth.access import ANY_KEY, declare
-from webapp.proxy import calls
+from webapp.proxy import calls, hops
 from webapp.services import resolver
 
 bp = Blueprint("proxy", __name__)
+bp.after_request(hops.name_answer)
 
 
 def _view(operation: operations.Operation):

@@ -1,54 +1,97 @@
-"""Relaying an upstream's server-sent events to the caller as they arrive, without buffering.
-Status and headers are decided before the first byte; a failure after it becomes one
-`data: {"error": ...}` event. Closing the generator (the client went away) closes the upstream."""
+"""Relaying an upstream's server-sent events to the caller as they arrive, in blocks of whole
+events: what arrived up to its last event's end is relayed at once, with the team's key masked
+in it (webapp/proxy/masking.py); only an event still incomplete is held until its end arrives,
+which no client could act on sooner. Status and headers are decided before the first byte; a
+failure after it becomes one `data: {"error": ...}` event. Closing the generator (the client
+went away) closes the upstream.
+
+Every step is linear in the bytes of its piece: each piece is searched once for the last event
+end in it, and what is held is joined once, when its event ends."""
 import json
 
-from webapp.crypto import mask
 from webapp.errors import APIError
-from webapp.proxy import failures, transport
+from webapp.proxy import failures, masking, transport
 from webapp.providers.base import Target
 
 DONE = b"data: [DONE]"
+# an event still incomplete after this many bytes is relayed as it comes, less what could be
+# the start of the key: for so long an event, only the key's own bytes are looked for
+EVENT_LIMIT = 1024 * 1024
 
 
 def _error_event(error: APIError) -> bytes:
     return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
 
 
-def _usage_from(chunk: bytes, record):
-    """Token counts from the chunk carrying `usage` (sent when the client asks for it)."""
-    for line in chunk.split(b"\n"):
+def _usage_from(block: bytes, record):
+    """Token counts from the event carrying `usage` (sent when the client asks for it)."""
+    for line in block.split(b"\n"):
         if b'"usage"' in line and line.startswith(b"data:"):
             try:
-                usage = json.loads(line[5:]).get("usage") or {}
-            except (ValueError, AttributeError):
+                usage = json.loads(line[5:]).get("usage")
+            except (ValueError, AttributeError, RecursionError):
                 continue
-            record.prompt_tokens = usage.get("prompt_tokens")
-            record.completion_tokens = usage.get("completion_tokens")
+            if isinstance(usage, dict):
+                record.prompt_tokens = usage.get("prompt_tokens")
+                record.completion_tokens = usage.get("completion_tokens")
 
 
-def _translated(response: transport.Answer, target: Target):
+def _last_event_end(tail: bytes, piece: bytes) -> int:
+    """How much of `piece` reaches to the end of the last event that ends in it (0: none
+    does). `tail` is the last two bytes held before it, for an event end cut across pieces."""
+    window = tail + piece
+    found = window.rfind(b"\n\n")
+    end = found + 2 if found >= 0 else 0
+    found = window.rfind(b"\n\r\n", max(end - 1, 0))  # CRLF line ends
+    if found >= 0:
+        end = max(end, found + 3)
+    return max(end - len(tail), 0)
+
+
+def _blocks(chunks, secret: masking.Secret | None):
+    """An OpenAI-compatible upstream's stream in blocks of whole events, the key masked."""
+    held, size, tail = [], 0, b""  # an event begun, its size so far, its last two bytes
+    for piece in chunks:
+        # most pieces end where an event ends: an upstream writes each event whole
+        cut = len(piece) if piece.endswith(b"\n\n") else _last_event_end(tail, piece)
+        if cut:
+            block = b"".join((*held, piece[:cut])) if held else piece[:cut]
+            held, size = ([piece[cut:]], len(piece) - cut) if cut < len(piece) else ([], 0)
+            tail = held[0][-2:] if held else b""
+            yield masking.events(secret, block)
+            continue
+        held.append(piece)
+        size += len(piece)
+        tail = (tail + piece)[-2:]
+        if size >= EVENT_LIMIT:
+            data = b"".join(held)
+            cut = len(data) - masking.held_back(secret, data)
+            held, size = [data[cut:]], len(data) - cut
+            yield secret.scrub(data[:cut]) if secret else data[:cut]
+    rest = b"".join(held).rstrip(b"\r\n")
+    if rest:  # the upstream ended inside an event: end it, so that a client reads it
+        yield masking.events(secret, rest + b"\n\n")
+
+
+def _translated(response: transport.Answer, target: Target, secret):
     for line in response.lines():
         out = target.provider.translate_stream_line(line)
         if out is not None:
-            yield out + b"\n\n"
+            yield masking.events(secret, out + b"\n\n")
 
 
 def relay(response: transport.Answer, target: Target, record):
-    status, error_type, tail = 200, None, b""
-    chunks = (response.chunks() if target.provider.stream_passthrough
-              else _translated(response, target))
-    # a provider may echo the team's key in an error event: never relay it
-    secret = target.api_key.encode() if target.api_key else None
+    status, error_type, last = 200, None, b""
+    secret = masking.Secret.of(target.api_key)
+    blocks = (_blocks(response.chunks(), secret) if target.provider.stream_passthrough
+              else _translated(response, target, secret))
     try:
-        for chunk in chunks:
-            if secret and secret in chunk:
-                chunk = chunk.replace(secret, mask(target.api_key).encode())
-            if b'"usage"' in chunk:
-                _usage_from(chunk, record)
-            tail = (tail + chunk)[-64:]
-            yield chunk
-        if DONE not in tail:
+        for block in blocks:
+            if b'"usage"' in block:
+                _usage_from(block, record)
+            last = block
+            yield block
+        if DONE not in last[-64:]:
             yield DONE + b"\n\n"
     except transport.TransportError as exc:
         error = failures.from_exception(exc)

@@ -3,12 +3,15 @@ TEAMGATE_UPSTREAM_ALLOW opens a private range or host for self-hosted models.
 
 The check runs when an api_base is saved, before a call, and once more when a connection is
 opened: the socket goes to an address that passed the check, so a name that resolves to a public
-address at check time and to a private one a moment later (DNS rebinding) gains nothing."""
+address at check time and to a private one a moment later (DNS rebinding) gains nothing.
+
+An api_base at one of the addresses Teamgate itself serves on (TEAMGATE_LISTEN) is refused when
+saved and before a call: such a model would call Teamgate with a Teamgate key."""
 import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from webapp.errors import APIError
 
@@ -56,10 +59,55 @@ def _resolve(host: str, port: int) -> list:
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
-def check_api_base(url: str, setting: str | None = None) -> None:
-    """Refuse an upstream URL that is not http(s) or points at a non-public address."""
+def _same_machine(address) -> bool:
+    """Whether a socket can be bound to the address: it is one of this machine's."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True
+
+
+def _is_listen_address(address, port: int, listen) -> bool:
+    address = _embedded_ipv4(address) or address
+    for entry in listen:
+        if entry[1] != port:
+            continue
+        bound = ipaddress.ip_address(entry[0].split("%")[0])
+        bound = _embedded_ipv4(bound) or bound
+        # connecting to 0.0.0.0 or :: reaches this machine; a wildcard bind serves all of its
+        # addresses
+        if address == bound or address.is_unspecified or (
+                bound.is_unspecified and (address.is_loopback or _same_machine(address))):
+            return True
+    return False
+
+
+def refuse_own_address(host: str, port: int, listen) -> None:
+    """Refuse an upstream that is Teamgate itself: one of the (host, port) pairs it serves on,
+    under any name or spelling that resolves there."""
+    if not any(entry[1] == port for entry in listen):
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return  # the check that follows names the failure
+    for info in infos:
+        if _is_listen_address(ipaddress.ip_address(info[4][0].split("%")[0]), port, listen):
+            raise APIError(400, f"api_base points at this Teamgate itself ({host}:{port}): a "
+                                "model must call its provider, not the gateway.",
+                           param="litellm_params.api_base")
+
+
+def check_api_base(url: str, setting: str | None = None, listen=None) -> None:
+    """Refuse an upstream URL that is not http(s), points at a non-public address, or at
+    Teamgate itself."""
     if setting is None:
         setting = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
+    if listen is None:
+        listen = current_app.config.get("TEAMGATE_LISTEN", ()) if has_app_context() else ()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise APIError(400, "api_base must be an http:// or https:// URL with a host.",
@@ -72,6 +120,7 @@ def check_api_base(url: str, setting: str | None = None) -> None:
     except ValueError:
         raise APIError(400, "api_base has an invalid port.",
                        param="litellm_params.api_base") from None
+    refuse_own_address(parts.hostname, port, listen)
     permitted_addresses(parts.hostname, port, setting)
 
 
