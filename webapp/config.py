@@ -23,6 +23,12 @@ class Defaults:
     REQUEST_LOG_SPOOL_DIR = None  # <instance>/request-log-spool
     REQUEST_LOG_LOCK_WAIT = 1.0  # seconds one write waits for a locked database
     REQUEST_LOG_RETRY_SECONDS = 1.0  # between attempts while the database refuses
+    # limit counters: a SQLite file all workers share, or Redis when REDIS_URL is set
+    REDIS_URL = None
+    LIMITS_DB = None  # <instance>/limits.db
+    LIMITS_ON_REDIS_FAILURE = "open"  # or "closed": refuse calls while Redis does not answer
+    LIMITS_SLOT_SECONDS = 900.0  # a parallel slot nobody gave back (crashed worker) expires
+    LIMITS_REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or wait for its answer
 
 
 # environment variable -> config key
@@ -33,6 +39,9 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
     "TEAMGATE_REQUEST_LOG_SPOOL": "REQUEST_LOG_SPOOL_DIR",
+    "REDIS_URL": "REDIS_URL",
+    "TEAMGATE_LIMITS_DB": "LIMITS_DB",
+    "TEAMGATE_LIMITS_ON_REDIS_FAILURE": "LIMITS_ON_REDIS_FAILURE",
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
@@ -40,6 +49,8 @@ NUMBERS = {
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
+    "TEAMGATE_LIMITS_SLOT_SECONDS": ("LIMITS_SLOT_SECONDS", float),
+    "TEAMGATE_LIMITS_REDIS_TIMEOUT": ("LIMITS_REDIS_TIMEOUT", float),
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -74,3 +85,6 @@ def load(app, overrides=None):
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config.update(overrides or {})
+    if app.config["LIMITS_ON_REDIS_FAILURE"] not in ("open", "closed"):
+        raise SystemExit("TEAMGATE_LIMITS_ON_REDIS_FAILURE must be open or closed, not "
+                         f"{app.config['LIMITS_ON_REDIS_FAILURE']!r}")
