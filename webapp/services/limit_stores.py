@@ -222,10 +222,15 @@ class RedisStore:
 
     def __init__(self, url: str, slot_seconds: float, timeout: float):
         import redis  # only deployments that set REDIS_URL need the client loaded
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self._errors = (redis.RedisError, OSError)
+        # one immediate retry replaces a pooled connection Redis closed (a restart); more, with
+        # backoff (redis-py's default), would hold every call up while Redis is down
         self._client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                            socket_connect_timeout=timeout)
+                                            socket_connect_timeout=timeout,
+                                            retry=Retry(NoBackoff(), 1))
         self._admit = self._client.register_script(ADMIT)
         self._release = self._client.register_script(RELEASE)
         self.slot_ms = int(slot_seconds * 1000)
