@@ -62,43 +62,50 @@ class SQLiteStore:
             connection.execute("PRAGMA synchronous=OFF")
             for statement in self.SCHEMA:
                 connection.execute(statement)
-            connection.execute("PRAGMA busy_timeout=0")  # waits happen in _begin, see there
+            connection.execute("PRAGMA busy_timeout=0")  # waits happen in _transaction, see there
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 
-    def _begin(self, connection):
-        # SQLite's own busy handler sleeps at least 1 ms and holds up every greenlet of a gevent
-        # worker while it does; a short sleep here lets them run
+    def _transaction(self, work):
+        """work(connection) inside BEGIN IMMEDIATE ... COMMIT, the process's lock held.
+        SQLite's own busy handler sleeps at least 1 ms and holds up every greenlet of a gevent
+        worker meanwhile; here a locked file is tried again after a short sleep, taken without
+        the lock held so that no greenlet waits on one that sleeps."""
         deadline = time.monotonic() + LOCK_PATIENCE
         while True:
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise Unavailable(str(error)) from None
-                time.sleep(LOCK_RETRY)
+            with self._lock:
+                connection = self._connect()
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() > deadline:
+                        raise Unavailable(str(error)) from None
+                else:
+                    try:
+                        result = work(connection)
+                        connection.execute("COMMIT")
+                    except BaseException:
+                        connection.execute("ROLLBACK")
+                        raise
+                    return result
+            time.sleep(LOCK_RETRY)
 
     def admit(self, checks: list[Check], ticket: str) -> tuple[int, Refusal | None]:
         """Count the call for every check, or for none: (window, None) or (window, refusal)."""
         now = time.time()
         window = int(now // 60)
-        with self._lock:
-            connection = self._connect()
-            self._begin(connection)
-            try:
-                refusal = self._refusal(connection, checks, window, now)
-                if refusal is None:
-                    self._count(connection, checks, window, ticket, now)
-                if window != self._swept:
-                    self._swept = window
-                    connection.execute("DELETE FROM minute WHERE window < ?", (window - 1,))
-                    connection.execute("DELETE FROM slot WHERE expires < ?", (now,))
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-        return window, refusal
+
+        def work(connection):
+            refusal = self._refusal(connection, checks, window, now)
+            if refusal is None:
+                self._count(connection, checks, window, ticket, now)
+            if window != self._swept:
+                self._swept = window
+                connection.execute("DELETE FROM minute WHERE window < ?", (window - 1,))
+                connection.execute("DELETE FROM slot WHERE expires < ?", (now,))
+            return window, refusal
+
+        return self._transaction(work)
 
     def _refusal(self, connection, checks, window, now) -> Refusal | None:
         for index, check in enumerate(checks):
@@ -131,22 +138,17 @@ class SQLiteStore:
 
     def release(self, checks: list[Check], ticket: str, window: int, tokens: int):
         """Give back the call's slots and add `tokens` (real minus reserved) to its minute."""
-        with self._lock:
-            connection = self._connect()
-            self._begin(connection)
-            try:
-                for check in checks:
-                    if check.parallel is not None:
-                        connection.execute("DELETE FROM slot WHERE subject = ? AND ticket = ?",
-                                           (check.subject, ticket))
-                    if tokens and check.tpm is not None:
-                        connection.execute(
-                            "UPDATE minute SET tokens = max(0, tokens + ?) WHERE subject = ? "
-                            "AND window = ?", (tokens, check.subject, window))
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        def work(connection):
+            for check in checks:
+                if check.parallel is not None:
+                    connection.execute("DELETE FROM slot WHERE subject = ? AND ticket = ?",
+                                       (check.subject, ticket))
+                if tokens and check.tpm is not None:
+                    connection.execute(
+                        "UPDATE minute SET tokens = max(0, tokens + ?) WHERE subject = ? "
+                        "AND window = ?", (tokens, check.subject, window))
+
+        self._transaction(work)
 
 
 # KEYS: none (the minute's keys are named from Redis's own clock, so instances whose clocks
