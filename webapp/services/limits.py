@@ -171,7 +171,10 @@ class Ticket:
         tokens = 0
         if prompt_tokens is not None or completion_tokens is not None:
             tokens = (prompt_tokens or 0) + (completion_tokens or 0) - self._reserved
-        self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens)
+        # a call with no slot and no tokens to correct has nothing to give back: no store call
+        if any(check.parallel is not None or (tokens and check.tpm is not None)
+               for check in checks):
+            self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens)
 
     def release(self, prompt_tokens: int | None = None, completion_tokens: int | None = None):
         """Give back the call's slots; without token counts its reservation stays counted."""
