@@ -55,6 +55,8 @@ def limited_key(base: str, admin: dict, upstream_url: str, team: dict, key: dict
 def check_exact_limits(bases: list[str], admin: dict, upstream: FakeUpstream):
     """rpm: 40 of 90 calls; parallel: 6 of 30 held calls; tpm: 4 of 20 reserving 204 each."""
     same_minute(15)
+    # held a little, calls overlap, and both workers (or instances) take their share
+    upstream.default = Reply(delay=0.2)
     key = limited_key(bases[0], admin, upstream.url, {}, {"rpm_limit": 40})
     assert burst(bases, key, 90) == [200] * 40 + [429] * 50
     assert len(upstream.received) == 40
