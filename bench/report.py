@@ -147,3 +147,30 @@ if __name__ == "__main__":  # rewrite RESULTS.md from a run's results.json
 
     saved = json.loads(Path(sys.argv[1]).read_text())
     write_report(Path(__file__).with_name("RESULTS.md"), saved["meta"], saved["medians"])
+
+
+def write_limits_report(path, meta: dict, results: dict, runs: dict):
+    """bench/LIMITS.md: Teamgate with the caller's rpm and tpm limits counted (embedded file,
+    Redis) beside the limits-off run of the same run: c=1 overhead p50, c=32 throughput."""
+    direct = results.get("direct", {}).get("c1", {}).get("p50_ms")
+    off = results["teamgate"]
+    names = ["teamgate", *[n for n in results if n.startswith("teamgate-limits-")]]
+    lines = ["# Limits on: the cost of counting", "",
+             f"- Machine: {meta['machine']}", f"- Command: `{meta['command']}`",
+             f"- Date: {meta['date']}",
+             f"- Medians of {meta['args']['rounds']} rounds; each round runs every target in "
+             "turn. The limited runs put `rpm_limit` and `tpm_limit` (high enough never to "
+             "refuse) on the measured key, so every call is checked, reserved and settled.", "",
+             "| | c=1 overhead p50 (ms) | c=1 overhead p50, each round | c=32 throughput (req/s) "
+             "| c=32 / limits off | c=32 errors |", "|---|---|---|---|---|---|"]
+    for name in names:
+        c1 = results[name].get("c1", {})
+        overhead = None if direct is None or c1.get("p50_ms") is None else \
+            c1["p50_ms"] - direct
+        rounds = ", ".join(_f(run["c1"]["p50_ms"] - run_direct["c1"]["p50_ms"])
+                           for run, run_direct in zip(runs[name], runs.get("direct", [])))
+        rps = results[name].get("c32", {}).get("rps")
+        lines.append(f"| {name} | {_f(overhead)} | {rounds} | {_f(rps)} | "
+                     f"{_ratio(rps, off.get('c32', {}).get('rps'))} | "
+                     f"{_f(results[name].get('c32', {}).get('errors'))} |")
+    path.write_text("\n".join(lines) + "\n")

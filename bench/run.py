@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from targets import BENCH, start_litellm, start_teamgate, start_upstream
-from report import write_report
+from targets import BENCH, BENCH_LIMITS, start_litellm, start_redis, start_teamgate, start_upstream
+from report import write_limits_report, write_report
 
 LOAD = [sys.executable, str(BENCH / "load.py")]
 
@@ -173,8 +173,13 @@ def main():
     parser.add_argument("--scenarios", default="c1,c1wrk,c32,ttfb1,ttfb32,slow",
                         help="a subset for quick comparisons; RESULTS.md wants them all")
     parser.add_argument("--no-log-check", action="store_true")
+    parser.add_argument("--limits", default="",
+                        help="also run Teamgate with an rpm and a tpm limit on the caller's key, "
+                             "counted 'embedded' (the SQLite file) and/or on 'redis'; writes "
+                             "LIMITS.md beside the limits-off run, e.g. --limits embedded,redis")
     args = parser.parse_args()
     args.scenarios = args.scenarios.split(",")
+    args.limits = [mode for mode in args.limits.split(",") if mode]
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
     names = args.targets.split(",")
@@ -182,10 +187,20 @@ def main():
     log = open(out / "servers.log", "w")
     upstream = start_upstream(sys.executable, args.upstream_processes)
     targets = {"direct": upstream}
+    redis = None
     try:
         api_base = upstream.extra["api_base"]
         if "teamgate" in names:
             targets["teamgate"] = start_teamgate(workdir, api_base, log)
+        for mode in args.limits:
+            env = {}
+            if mode == "redis":
+                redis, url = start_redis(workdir)
+                env["REDIS_URL"] = url
+            name = f"teamgate-limits-{mode}"
+            targets[name] = start_teamgate(workdir / name, api_base, log, env=env,
+                                           limits=BENCH_LIMITS)
+            names.append(name)
         if "litellm" in names:
             targets["litellm"] = start_litellm(workdir, api_base, log)
         runs = {name: [] for name in names}
@@ -200,6 +215,9 @@ def main():
     finally:
         for target in targets.values():
             target.stop()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
     command = "make bench" if os.environ.get("MAKELEVEL") else (
         "cd bench && TEAMGATE_PYTHON=" + os.environ.get("TEAMGATE_PYTHON", "../.venv/bin/python")
         + " .venv-tools/bin/python " + shlex.join(sys.argv))
@@ -207,7 +225,10 @@ def main():
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "medians": results, "runs": runs}, indent=2, default=str))
-    if set(args.scenarios) == {"c1", "c1wrk", "c32", "ttfb1", "ttfb32", "slow"}:
+    if args.limits:
+        write_limits_report(BENCH / "LIMITS.md", meta, results, runs)
+        print((BENCH / "LIMITS.md").read_text())
+    elif set(args.scenarios) == {"c1", "c1wrk", "c32", "ttfb1", "ttfb32", "slow"}:
         write_report(BENCH / "RESULTS.md", meta, results)
         print((BENCH / "RESULTS.md").read_text())
     else:

@@ -117,10 +117,17 @@ def dashboard_login(base: str) -> str:
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 
 
+# the caller's key limits in the limited runs: counted on every call, never reached
+BENCH_LIMITS = {"rpm_limit": 100_000_000, "tpm_limit": 10**12}
+
+
 def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.conf.py",
-                   env: dict | None = None) -> Target:
-    """`config` and `env` (added to the environment) let bench tools start it instrumented."""
-    env = {**teamgate_environment(workdir), **(env or {})}
+                   env: dict | None = None, limits: dict | None = None) -> Target:
+    """`config` and `env` (added to the environment) let bench tools start it instrumented;
+    `limits` go on the measured caller's key."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**teamgate_environment(workdir), "TEAMGATE_INSTANCE_PATH": str(workdir),
+           **(env or {})}
     flask = str(Path(TEAMGATE_PYTHON).parent / "flask")
     subprocess.run([flask, "--app", "wsgi", "setup"], cwd=ROOT, env=env, check=True,
                    stdout=log, stderr=log)
@@ -137,7 +144,9 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
     for team_alias, attr in (("bench-a", "key"), ("bench-b", "other_key")):
         team_id = post(base + "/team/new", {"team_alias": team_alias}, MASTER_KEY)["team_id"]
         team_ids.append(team_id)
-        key = post(base + "/key/generate", {"team_id": team_id}, MASTER_KEY)["key"]
+        key = post(base + "/key/generate", {"team_id": team_id,
+                                            **((limits or {}) if attr == "key" else {})},
+                   MASTER_KEY)["key"]
         setattr(target, attr, key)
         for name in ("bench-fast", "bench-slow"):
             post(base + "/model/new", {
@@ -152,6 +161,24 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
     target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
     target.dashboard_cookie = dashboard_login(base)
     return target
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server of the benchmark's own (Debian's package), in memory only: (process, URL)."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                               stdout=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
 
 
 LITELLM_CONFIG = """\

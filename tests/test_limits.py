@@ -1,11 +1,16 @@
-"""Gateway limits: rpm_limit and max_parallel_requests answer 429 with Retry-After."""
+"""Gateway limits: rpm_limit, tpm_limit and max_parallel_requests answer 429 with Retry-After."""
 import threading
 import time
+import uuid
 
+import pytest
 import requests
 
 from tests.conftest import ADMIN, bearer
 from tests.fake_upstream import Reply, chunk
+from webapp.auth.principal import Principal
+from webapp.errors import APIError
+from webapp.services import limits
 
 
 def chat(client, key):
@@ -57,3 +62,81 @@ def test_limits_follow_a_team_update(client, seed, upstream):
     assert chat(client, key).status_code == 200
     client.post("/team/update", headers=ADMIN, json={"team_id": team_id, "rpm_limit": 1})
     assert [chat(client, key).status_code for _ in range(2)] == [200, 429]
+
+
+def tpm_call(max_tokens: int) -> dict:
+    # "hi" is reserved as 4 tokens (one message) plus the completion tokens allowed
+    return {"model": "my-team-model", "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_key_tpm_limit_reserves_each_calls_tokens_while_it_runs(live, seed, upstream):
+    """tpm_limit 1000, calls reserving 304 tokens each and held 0.5 s by the upstream: of 6 sent
+    at once exactly 3 reach it; the others are 429s that say which limit."""
+    team_id = seed.team()
+    key = seed.key(team_id, tpm_limit=1000)
+    seed.model(key, team_id, upstream.url)
+    upstream.default = Reply(delay=0.5)
+    results = []
+
+    def call():
+        results.append(requests.post(live.url + "/v1/chat/completions", headers=bearer(key),
+                                     json=tpm_call(300), timeout=10))
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in results) == [200] * 3 + [429] * 3
+    refused = next(r for r in results if r.status_code == 429).json()["error"]
+    assert refused["message"] == "Rate limit of this key reached (1000 tokens per minute)."
+    assert len(upstream.received) == 3
+
+
+def test_a_call_larger_than_the_tpm_limit_never_reaches_the_upstream(client, seed, upstream):
+    team_id = seed.team(tpm_limit=1000)
+    key = seed.key(team_id)
+    seed.model(key, team_id, upstream.url)
+    refused = client.post("/v1/chat/completions", headers=bearer(key), json=tpm_call(2000))
+    assert refused.status_code == 429
+    assert refused.json["error"]["message"] == ("This call would use about 2004 tokens, more "
+                                                "than this team's limit of 1000 tokens per "
+                                                "minute.")
+    assert upstream.received == []
+    assert client.post("/v1/chat/completions", headers=bearer(key),
+                       json=tpm_call(500)).status_code == 200
+
+
+def test_settled_calls_count_their_real_tokens_instead_of_the_reservation(app):
+    """settle(prompt, completion) replaces the 304 reserved with what the upstream reported;
+    release() without counts leaves the reservation counted."""
+    principal = Principal(kind="team_key", actor="k", key_token=uuid.uuid4().hex,
+                          key_limits={"tpm_limit": 1000})
+    with app.test_request_context():
+        tickets = [limits.admit(principal, tpm_call(300)) for _ in range(3)]  # 912 reserved
+        with pytest.raises(APIError) as refused:
+            limits.admit(principal, tpm_call(300))
+        assert refused.value.status == 429
+        for ticket in tickets:
+            ticket.settle(12, 5)  # 51 counted
+        tickets = [limits.admit(principal, tpm_call(300)) for _ in range(3)]  # 51 + 912
+        tickets[0].release()  # the call's counts unknown: its 304 stay
+        with pytest.raises(APIError):
+            limits.admit(principal, tpm_call(300))
+        tickets[1].settle(0, 0)  # 963 - 304 = 659 counted: one more fits
+        limits.admit(principal, tpm_call(300)).settle(1, 1)  # 661
+        tickets[1].settle(0, 0)  # a second settle changes nothing
+        limits.admit(principal, tpm_call(300))  # 965
+        with pytest.raises(APIError):
+            limits.admit(principal, tpm_call(300))
+
+
+def test_the_estimate_counts_text_and_allowed_completion_tokens():
+    assert limits.estimate_tokens({"messages": [
+        {"role": "user", "content": "x" * 400},
+        {"role": "user", "content": [{"type": "text", "text": "y" * 40},
+                                     {"type": "image_url", "image_url": {"url": "data:..."}}]}],
+        "max_completion_tokens": 50}) == 100 + 10 + 2 * 4 + 50
+    assert limits.estimate_tokens({"input": ["a" * 8, "b" * 8]}) == 4
+    assert limits.estimate_tokens({"input": [1, 2, 3], "max_tokens": "many"}) == 3

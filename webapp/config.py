@@ -33,6 +33,12 @@ class Defaults:
     # (host, port) pairs this Teamgate serves on, set by whoever starts the server
     # (gunicorn.conf.py, the tests' live server); an api_base at one of them is refused
     TEAMGATE_LISTEN = ()
+    # limit counters: a SQLite file all workers share, or Redis when REDIS_URL is set
+    REDIS_URL = None
+    LIMITS_DB = None  # <instance>/limits.db
+    LIMITS_ON_REDIS_FAILURE = "open"  # or "closed": refuse calls while Redis does not answer
+    LIMITS_SLOT_SECONDS = 900.0  # a parallel slot nobody gave back (crashed worker) expires
+    LIMITS_REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or wait for its answer
 
 
 # environment variable -> config key
@@ -45,6 +51,9 @@ ENVIRONMENT = {
     "TEAMGATE_REQUEST_LOG_SPOOL": "REQUEST_LOG_SPOOL_DIR",
     "TEAMGATE_UPSTREAM_CA_FILE": "UPSTREAM_CA_FILE",
     "TEAMGATE_EGRESS_PROXY": "EGRESS_PROXY",
+    "REDIS_URL": "REDIS_URL",
+    "TEAMGATE_LIMITS_DB": "LIMITS_DB",
+    "TEAMGATE_LIMITS_ON_REDIS_FAILURE": "LIMITS_ON_REDIS_FAILURE",
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
@@ -56,6 +65,8 @@ NUMBERS = {
     "TEAMGATE_UPSTREAM_MAX_BODY_BYTES": ("UPSTREAM_MAX_BODY_BYTES", lambda text: _whole(text)),
     "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES": ("UPSTREAM_MAX_SSE_LINE_BYTES",
                                              lambda text: _whole(text)),
+    "TEAMGATE_LIMITS_SLOT_SECONDS": ("LIMITS_SLOT_SECONDS", float),
+    "TEAMGATE_LIMITS_REDIS_TIMEOUT": ("LIMITS_REDIS_TIMEOUT", float),
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -94,6 +105,9 @@ def load(app, overrides=None):
     # names this Teamgate in the hop header of its upstream calls (webapp/proxy/hops.py);
     # gunicorn.conf.py gives all workers of one server the same one
     app.config.setdefault("TEAMGATE_INSTANCE_ID", secrets.token_hex(8))
+    if app.config["LIMITS_ON_REDIS_FAILURE"] not in ("open", "closed"):
+        raise ValueError("TEAMGATE_LIMITS_ON_REDIS_FAILURE must be open or closed, not "
+                         f"{app.config['LIMITS_ON_REDIS_FAILURE']!r}")
 
 
 def _whole(text: str) -> int:

@@ -1,17 +1,27 @@
-"""Team and key limits as LiteLLM names them: stored per row; rpm_limit and
-max_parallel_requests enforced in each worker process (max_budget, tpm_limit are kept only)."""
+"""Team and key limits as LiteLLM names them: stored per row; rpm_limit, tpm_limit and
+max_parallel_requests enforced on every proxied call, counted in a store that all workers share
+(limit_stores: a SQLite file on one machine, Redis across instances). max_budget is kept only."""
+import json
+import logging
+import os
 import threading
 import time
+from pathlib import Path
 
-from flask import current_app
+from flask import current_app, request
 
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Team
 from webapp.services.cache import routing_cache
+from webapp.services.limit_stores import Check, RedisStore, SQLiteStore, Unavailable
 from webapp.services.schemas import LIMITS
 
 LIMIT_FIELDS = tuple(LIMITS)
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0  # after a failed store call, the next one waits this long before trying
+CHARS_PER_TOKEN = 4  # the rough size of a prompt before the upstream counts it
+TOKENS_PER_MESSAGE = 4
 
 
 def from_body(body: dict) -> dict:
@@ -26,56 +36,152 @@ def merged(current: dict | None, body: dict) -> dict:
     return {k: v for k, v in limits.items() if v is not None}
 
 
+def _text_size(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):  # content parts, or an embeddings input list
+        return sum(_text_size(item.get("text") if isinstance(item, dict) else item)
+                   for item in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return CHARS_PER_TOKEN  # a pre-tokenised input: one token each
+    return 0
+
+
+def estimate_tokens(body: dict) -> int:
+    """What a call is reserved under tpm_limit before it is made: its text's rough token count
+    (4 characters a token; images are not counted) plus the completion tokens it allows."""
+    completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
+        completion = 0
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        chars = sum(_text_size(m.get("content")) for m in messages if isinstance(m, dict))
+        prompt = chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(messages)
+    else:
+        prompt = _text_size(body.get("input")) // CHARS_PER_TOKEN
+    return prompt + completion
+
+
+def _request_body() -> dict:
+    # the call path parsed it already; the raw bytes are cached unless it came chunked
+    try:
+        body = json.loads(request.get_data(cache=True) or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 class Gate:
-    """Per-process admission for rpm_limit (requests in the current minute) and
-    max_parallel_requests (calls in flight, streams until they end), for keys and teams."""
+    """Admission for rpm_limit (requests in the current minute), tpm_limit (tokens in the
+    current minute, reserved before the call and settled after) and max_parallel_requests
+    (calls in flight, streams until they end), for keys and teams."""
 
-    def __init__(self):
+    def __init__(self, store, on_failure: str):
+        self.store, self.on_failure = store, on_failure
+        self._down_until = 0.0  # while the store failed lately: when to try it again
         self._lock = threading.Lock()
-        self._in_flight: dict = {}
-        self._minute: dict = {}
 
-    def enter(self, subjects: list[tuple[str, str, dict]]) -> "Ticket":
+    def enter(self, subjects: list[tuple[str, str, dict]], body: dict | None = None) -> "Ticket":
         """Admit a call for every (kind, id, limits) subject, or raise a 429 APIError.
         Returns the ticket to release when the call is over (a stream: when it ends)."""
-        now = time.time()
-        window = int(now // 60)
-        limited = [(kind, subject, limits) for kind, subject, limits in subjects if limits]
-        if not limited:  # most callers: nothing to count, no lock to take
-            return Ticket(self, [])
-        with self._lock:
-            for kind, subject, limits in limited:
-                rpm = limits.get("rpm_limit")
-                if rpm is not None and self._minute.get((kind, subject, window), 0) >= rpm:
-                    raise APIError(429, f"Rate limit of this {kind} reached ({rpm} requests per "
-                                        "minute).",
-                                   headers={"Retry-After": str(max(1, int(60 - now % 60)))})
-                parallel = limits.get("max_parallel_requests")
-                if parallel is not None and self._in_flight.get((kind, subject), 0) >= parallel:
-                    raise APIError(429, f"This {kind} already has {parallel} calls in flight.",
-                                   headers={"Retry-After": "1"})
-            for stale in [k for k in self._minute if k[2] < window]:
-                del self._minute[stale]
-            for kind, subject, _ in limited:
-                self._minute[(kind, subject, window)] = \
-                    self._minute.get((kind, subject, window), 0) + 1
-                self._in_flight[(kind, subject)] = self._in_flight.get((kind, subject), 0) + 1
-        return Ticket(self, [(kind, subject) for kind, subject, _ in limited])
+        checks, kinds = [], []
+        for kind, subject, limits in subjects:
+            if not limits:  # most callers: nothing to count, no store to ask
+                continue
+            rpm, parallel = limits.get("rpm_limit"), limits.get("max_parallel_requests")
+            tpm = limits.get("tpm_limit")
+            if rpm is None and parallel is None and tpm is None:
+                continue
+            checks.append(Check(f"{kind}:{subject}", rpm, parallel, tpm))
+            kinds.append(kind)
+        if not checks:
+            return NO_TICKET
+        estimate = 0
+        if any(check.tpm is not None for check in checks):
+            estimate = estimate_tokens(_request_body() if body is None else body)
+            checks = [Check(c.subject, c.rpm, c.parallel, c.tpm, estimate) for c in checks]
+            for kind, check in zip(kinds, checks):
+                if check.tpm is not None and estimate > check.tpm:
+                    raise APIError(429, f"This call would use about {estimate} tokens, more "
+                                        f"than this {kind}'s limit of {check.tpm} tokens per "
+                                        "minute.")
+        ticket_id = os.urandom(8).hex()
+        window, refusal = self._ask(self.store.admit, checks, ticket_id)
+        if window is None:  # the store is unreachable and the setting says fail open
+            return NO_TICKET
+        if refusal is not None:
+            raise _refused(kinds[refusal.index], checks[refusal.index], refusal)
+        return Ticket(self, checks, ticket_id, window, estimate)
 
-    def _leave(self, held: list):
+    def _ask(self, operation, *args):
+        """operation(*args), with the store's failures handled as LIMITS_ON_REDIS_FAILURE says:
+        open lets the call through uncounted, closed refuses it with a 503."""
+        try:
+            if time.monotonic() < self._down_until:
+                raise Unavailable("failed lately")
+            result = operation(*args)
+        except Unavailable as error:
+            self._failed(error)
+            if self.on_failure == "closed" and operation == self.store.admit:
+                raise APIError(503, "Teamgate cannot check this caller's limits right now; "
+                                    "try again shortly.", headers={"Retry-After": "1"}) from None
+            return None, None
+        if self._down_until:
+            with self._lock:
+                if self._down_until:
+                    self._down_until = 0.0
+                    log.warning("limits: the counter store answers again")
+        return result
+
+    def _failed(self, error):
         with self._lock:
-            for subject in held:
-                self._in_flight[subject] -= 1
+            if not self._down_until:  # once per episode
+                log.error("limits: the counter store is unreachable (%s); calls are %s until it "
+                          "answers", error, "refused" if self.on_failure == "closed"
+                          else "admitted uncounted")
+            self._down_until = time.monotonic() + RETRY_SECONDS
+
+
+def _refused(kind: str, check: Check, refusal) -> APIError:
+    headers = {"Retry-After": str(refusal.retry_after)}
+    if refusal.limit == "rpm":
+        return APIError(429, f"Rate limit of this {kind} reached ({check.rpm} requests per "
+                             "minute).", headers=headers)
+    if refusal.limit == "tpm":
+        return APIError(429, f"Rate limit of this {kind} reached ({check.tpm} tokens per "
+                             "minute).", headers=headers)
+    return APIError(429, f"This {kind} already has {check.parallel} calls in flight.",
+                    headers=headers)
 
 
 class Ticket:
-    def __init__(self, gate: Gate, held: list):
-        self._gate, self._held = gate, held
+    """A call's place under the limits: its parallel slots and its reserved tokens."""
 
-    def release(self):
-        held, self._held = self._held, []
-        if held:
-            self._gate._leave(held)
+    def __init__(self, gate: Gate | None, checks: list, ticket_id: str = "", window: int = 0,
+                 reserved: int = 0):
+        self._gate, self._checks = gate, checks
+        self._id, self._window, self._reserved = ticket_id, window, reserved
+
+    def settle(self, prompt_tokens: int | None, completion_tokens: int | None):
+        """The call is over and used these tokens: its minute counts them instead of the
+        reservation, and its slots are given back. Only the first settle or release counts."""
+        checks, self._checks = self._checks, []
+        if not checks:
+            return
+        tokens = 0
+        if prompt_tokens is not None or completion_tokens is not None:
+            tokens = (prompt_tokens or 0) + (completion_tokens or 0) - self._reserved
+        # a call with no slot and no tokens to correct has nothing to give back: no store call
+        if any(check.parallel is not None or (tokens and check.tpm is not None)
+               for check in checks):
+            self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens)
+
+    def release(self, prompt_tokens: int | None = None, completion_tokens: int | None = None):
+        """Give back the call's slots; without token counts its reservation stays counted."""
+        self.settle(prompt_tokens, completion_tokens)
+
+
+NO_TICKET = Ticket(None, [])
 
 
 def _team_limits(team_id: str) -> dict:
@@ -86,13 +192,21 @@ def _team_limits(team_id: str) -> dict:
     return routing_cache().get(("team_limits", team_id), load)
 
 
-def admit(principal) -> Ticket:
-    """Admit one proxied call of this caller (429 when over a limit); leave() the ticket after."""
+def admit(principal, body: dict | None = None) -> Ticket:
+    """Admit one proxied call of this caller (429 when over a limit); settle() or release() the
+    ticket after. body: the call's parsed body (read again from the request when not given)."""
     subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
     if principal.team_id:
         subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))
-    return current_app.extensions["teamgate.limits"].enter(subjects)
+    return current_app.extensions["teamgate.limits"].enter(subjects, body)
 
 
 def init_app(app):
-    app.extensions["teamgate.limits"] = Gate()
+    config = app.config
+    if config.get("REDIS_URL"):
+        store = RedisStore(config["REDIS_URL"], config["LIMITS_SLOT_SECONDS"],
+                           config["LIMITS_REDIS_TIMEOUT"])
+    else:
+        path = config.get("LIMITS_DB") or str(Path(app.instance_path) / "limits.db")
+        store = SQLiteStore(path, config["LIMITS_SLOT_SECONDS"])
+    app.extensions["teamgate.limits"] = Gate(store, config["LIMITS_ON_REDIS_FAILURE"])

@@ -1,0 +1,110 @@
+"""Limits on Redis when Redis goes away mid-run: TEAMGATE_LIMITS_ON_REDIS_FAILURE=open admits
+calls uncounted, closed refuses them with a 503; either logs once per episode, and the limits
+hold again as soon as Redis answers. A redis-server of the test's own, stopped and restarted."""
+import logging
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+
+from tests.conftest import bearer
+from tests.test_served import free_port
+from webapp.services import limit_stores, limits
+
+BINARY = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(not BINARY, reason="redis-server is not installed "
+                                                   "(.ci/run installs it)")
+
+
+class RedisServer:
+    def __init__(self, folder):
+        self.port, self.folder, self.process = free_port(), folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        client.close()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "RETRY_SECONDS", 0.05)  # try Redis again soon after it failed
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def limited(seed, upstream) -> str:
+    team_id = seed.team()
+    key = seed.key(team_id, rpm_limit=2)
+    seed.model(key, team_id, upstream.url)
+    return key
+
+
+def chat(client, key):
+    return client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def statuses(client, key, n):
+    time.sleep(limits.RETRY_SECONDS * 1.5)
+    return [chat(client, key).status_code for _ in range(n)]
+
+
+def outages(caplog) -> int:
+    return sum("unreachable" in r.getMessage() for r in caplog.records
+               if r.name == "webapp.services.limits")
+
+
+@pytest.mark.parametrize("setting, while_down", [("open", 200), ("closed", 503)])
+def test_redis_stopped_mid_run(make_app, seed, upstream, redis_server, caplog, setting,
+                               while_down):
+    app = make_app(REDIS_URL=redis_server.url, LIMITS_ON_REDIS_FAILURE=setting)
+    client = app.test_client()
+    key = limited(seed, upstream)
+    caplog.set_level(logging.WARNING, logger="webapp.services.limits")
+    assert statuses(client, key, 3) == [200, 200, 429]
+
+    redis_server.stop()
+    assert statuses(client, key, 4) == [while_down] * 4
+    assert outages(caplog) == 1  # once per episode, not once per call
+    refused = chat(client, key)
+    if setting == "closed":
+        assert refused.json["error"]["message"] == ("Teamgate cannot check this caller's "
+                                                    "limits right now; try again shortly.")
+        assert refused.headers["Retry-After"] == "1"
+
+    redis_server.start()  # an empty Redis: the minute's count starts again
+    assert statuses(client, key, 3) == [200, 200, 429]
+    redis_server.stop()
+    assert statuses(client, key, 1) == [while_down]
+    assert outages(caplog) == 2  # a second episode
+
+
+def test_a_slot_nobody_gives_back_expires(redis_server, tmp_path):
+    """A worker killed mid-call never releases its parallel slots: they stop counting after
+    LIMITS_SLOT_SECONDS, on Redis and in the embedded file alike."""
+    for store in (limit_stores.RedisStore(redis_server.url, 0.3, 0.5),
+                  limit_stores.SQLiteStore(str(tmp_path / "limits.db"), 0.3)):
+        check = [limit_stores.Check(f"key:{store.__class__.__name__}", None, 1, None)]
+        assert store.admit(check, "crashed")[1] is None
+        assert store.admit(check, "next")[1].limit == "parallel"
+        time.sleep(0.35)
+        assert store.admit(check, "next")[1] is None
