@@ -23,6 +23,8 @@ class Defaults:
     REQUEST_LOG_SPOOL_DIR = None  # <instance>/request-log-spool
     REQUEST_LOG_LOCK_WAIT = 1.0  # seconds one write waits for a locked database
     REQUEST_LOG_RETRY_SECONDS = 1.0  # between attempts while the database refuses
+    BUDGET_CHECK_INTERVAL = 1.0  # seconds a process reuses a subject's spend for budget checks
+    TEAMGATE_ALERT_WEBHOOK = ""  # soft-budget alerts are POSTed here (JSON) when set
 
 
 # environment variable -> config key
@@ -33,6 +35,7 @@ ENVIRONMENT = {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
     "TEAMGATE_REQUEST_LOG_SPOOL": "REQUEST_LOG_SPOOL_DIR",
+    "TEAMGATE_ALERT_WEBHOOK": "TEAMGATE_ALERT_WEBHOOK",
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
@@ -40,6 +43,7 @@ NUMBERS = {
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
+    "TEAMGATE_BUDGET_CHECK_INTERVAL": ("BUDGET_CHECK_INTERVAL", float),
 }
 
 # secrets kept in the instance folder when the environment does not give them

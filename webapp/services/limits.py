@@ -8,6 +8,7 @@ from flask import current_app
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Team
+from webapp.services import budgets
 from webapp.services.cache import routing_cache
 from webapp.services.schemas import LIMITS
 
@@ -88,6 +89,7 @@ def _team_limits(team_id: str) -> dict:
 
 def admit(principal) -> Ticket:
     """Admit one proxied call of this caller (429 when over a limit); leave() the ticket after."""
+    budgets.check(principal)
     subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
     if principal.team_id:
         subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))
