@@ -29,7 +29,11 @@ from webapp.services.egress import check_api_base
 log = logging.getLogger(__name__)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _cache_lock = threading.Lock()
-_cache: dict = {}  # (kind, id) -> (monotonic expiry, SpendCounter snapshot as dict, or None)
+
+
+def _cache() -> dict:
+    """(kind, id) -> (monotonic expiry, the counter as a dict or None), per app."""
+    return current_app.extensions.setdefault("teamgate.budget_cache", {})
 
 
 def next_reset(duration: str | None, now: datetime) -> datetime | None:
@@ -76,9 +80,9 @@ def _snapshot(row: SpendCounter | None) -> dict | None:
 
 def _counters(keys: list[tuple[str, str]]) -> dict:
     """Each subject's counter, read from the table at most once per interval per process."""
-    now = time.monotonic()
+    now, cache = time.monotonic(), _cache()
     with _cache_lock:
-        fresh = {k: _cache[k][1] for k in keys if k in _cache and _cache[k][0] > now}
+        fresh = {k: cache[k][1] for k in keys if k in cache and cache[k][0] > now}
     missing = [k for k in keys if k not in fresh]
     if missing:
         rows = spend.counters(missing)
@@ -86,13 +90,13 @@ def _counters(keys: list[tuple[str, str]]) -> dict:
         with _cache_lock:
             for key in missing:
                 fresh[key] = _snapshot(rows.get(key))
-                _cache[key] = (expiry, fresh[key])
+                cache[key] = (expiry, fresh[key])
     return fresh
 
 
 def forget(kind: str, subject_id: str):
     with _cache_lock:
-        _cache.pop((kind, subject_id), None)
+        _cache().pop((kind, subject_id), None)
 
 
 def _start_period(kind: str, subject_id: str, counter: dict | None, duration: str) -> dict:
