@@ -9,6 +9,7 @@ budget can therefore be overspent by the calls admitted in that window, as in Li
 its syncs."""
 import json
 import logging
+import functools
 import re
 import threading
 import time
@@ -36,15 +37,22 @@ def _cache() -> dict:
     return current_app.extensions.setdefault("teamgate.budget_cache", {})
 
 
-def next_reset(duration: str | None, now: datetime) -> datetime | None:
-    """When a budget_duration ("30s", "15m", "1h", "30d", "1w", "1mo") started now ends."""
+@functools.lru_cache(maxsize=256)
+def period(duration: str | None) -> timedelta | None:
+    """A budget_duration ("30s", "15m", "1h", "30d", "1w", "1mo" = 30 days), None if none."""
     match = re.fullmatch(r"(\d+)(mo|[smhdw])", (duration or "").strip())
     if not match:
         return None
     amount, unit = int(match.group(1)), match.group(2)
     if unit == "mo":
-        return now + timedelta(days=30 * amount)
-    return now + timedelta(**{UNITS[unit]: amount})
+        return timedelta(days=30 * amount)
+    return timedelta(**{UNITS[unit]: amount})
+
+
+def next_reset(duration: str | None, now: datetime) -> datetime | None:
+    """When a budget period of this duration started now ends."""
+    span = period(duration)
+    return None if span is None else now + span
 
 
 def _team_limits(team_id: str) -> dict:
@@ -126,6 +134,7 @@ def check(principal):
     if not subjects:
         return
     counters = _counters([(kind, subject) for kind, subject, _ in subjects])
+    now = utcnow()
     for kind, subject, limits in subjects:
         counter = counters.get((kind, subject))
         if limits is None:
@@ -134,9 +143,9 @@ def check(principal):
             limits = {"max_budget": counter["max_budget"],
                       "budget_duration": counter["budget_duration"]}
         duration = limits.get("budget_duration")
-        if next_reset(duration, utcnow()) is not None and (
+        if period(duration) is not None and (
                 counter is None or counter["budget_reset_at"] is None
-                or counter["budget_reset_at"] <= utcnow()):
+                or counter["budget_reset_at"] <= now):
             counter = _start_period(kind, subject, counter, duration)
         current = counter["spend"] if counter else 0.0
         maximum = limits.get("max_budget")
@@ -180,7 +189,7 @@ def _post(app, url: str, alert: dict):
                 url, {"Content-Type": "application/json"}, json.dumps(alert).encode(),
                 app.config["UPSTREAM_CONNECT_TIMEOUT"], 10.0,
                 app.config.get("TEAMGATE_UPSTREAM_ALLOW", ""))
-            answer.content()
+            answer.content  # read to the end, so the connection can be reused
             answer.close()
     except Exception as exc:  # an alert that cannot be delivered must not fail anything else
         log.warning("budget alert: the webhook did not take it (%s)", exc.__class__.__name__)
