@@ -12,7 +12,7 @@ from sqlalchemy import event, select, update
 
 from tests.conftest import ADMIN, bearer
 from webapp.extensions import db
-from webapp.models import AuditEntry, SpendCounter
+from webapp.models import AuditEntry, RequestLogEntry, SpendCounter
 from webapp.models.base import utcnow
 from webapp.services import budgets, spend
 
@@ -59,6 +59,11 @@ def test_a_key_budget_stops_calls_once_spent_with_litellms_answer(app, client, s
     assert error["message"] == (f"Budget has been exceeded! Current cost: {3 * COST}, "
                                 f"Max budget: 0.05")
     assert len(upstream.received) == sent  # the upstream never saw it
+    with app.app_context():
+        app.extensions["teamgate.request_log"].flush()
+        last = db.session.scalars(select(RequestLogEntry).where(
+            RequestLogEntry.team_id == team_id).order_by(RequestLogEntry.id.desc())).first()
+    assert (last.status, last.error_type, last.cost) == (400, "budget_exceeded", 0.0)
     assert chat(client, seed.key(team_id)).status_code == 200  # the budget is the key's
 
 
@@ -94,10 +99,13 @@ def test_a_members_budget_in_the_team(app, client, seed, upstream):
         spend.set_budget("member", spend.member_id(team_id, "member-1"), 0.01)
         db.session.commit()
     assert call_and_flush(app, client, key, 2) == [200, 400]
-    assert chat(client, other).status_code == 200
+    assert call_and_flush(app, client, other) == [200]
     members = client.get(f"/team/info?team_id={team_id}", headers=ADMIN).json[
         "team_memberships"]
-    assert members["member-1"] == {"spend": pytest.approx(COST), "max_budget_in_team": 0.01}
+    assert members == [{"user_id": "member-1", "team_id": team_id, "spend": pytest.approx(COST),
+                        "litellm_budget_table": {"max_budget": 0.01, "budget_duration": None}},
+                       {"user_id": "member-2", "team_id": team_id, "spend": pytest.approx(COST),
+                        "litellm_budget_table": None}]
 
 
 class Hook(BaseHTTPRequestHandler):
@@ -112,13 +120,26 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
+def serve_hook(host):
+    Hook.received = []
+    server = ThreadingHTTPServer((host, 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 @pytest.fixture
 def webhook():
-    Hook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serve_hook("127.0.0.1")
     yield f"http://127.0.0.1:{server.server_address[1]}/alert"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def private_webhook():
+    """A webhook on an address TEAMGATE_UPSTREAM_ALLOW (127.0.0.1/32 in tests) does not open."""
+    server = serve_hook("127.0.0.2")
+    yield f"http://127.0.0.2:{server.server_address[1]}/alert"
     server.shutdown()
     server.server_close()
 
@@ -141,6 +162,20 @@ def test_a_soft_budget_alerts_once_with_an_audit_row_and_the_webhook(make_app, s
     assert Hook.received == [alerts[0].after]
     assert client.get(f"/team/info?team_id={team_id}", headers=ADMIN).json[
         "team_info"]["spend"] == pytest.approx(4 * COST)
+
+
+def test_the_alert_webhook_obeys_the_upstream_rules(make_app, seed, upstream, private_webhook,
+                                                    caplog):
+    app = make_app(BUDGET_CHECK_INTERVAL=0.0, TEAMGATE_ALERT_WEBHOOK=private_webhook)
+    seed.client = client = app.test_client()
+    team_id = priced_team(seed, upstream, soft_budget=0.01)
+    key = seed.key(team_id)
+    assert call_and_flush(app, client, key, 2) == [200, 200]
+    deadline = time.monotonic() + 3
+    while "webhook did not take it" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "webhook did not take it" in caplog.text
+    assert Hook.received == []  # refused before any connection was opened
 
 
 def test_the_check_is_cheap(make_app, seed, upstream):

@@ -176,11 +176,11 @@ def _soft_alert(principal, kind: str, subject: str, current: float, soft: float)
     db.session.commit()
     url = current_app.config.get("TEAMGATE_ALERT_WEBHOOK")
     if url:
-        threading.Thread(target=_post, daemon=True, name="budget-alert", args=(
+        threading.Thread(target=_deliver, daemon=True, name="budget-alert", args=(
             current_app._get_current_object(), url, alert)).start()
 
 
-def _post(app, url: str, alert: dict):
+def _deliver(app, url: str, alert: dict):
     """POST the alert through the egress rules (the address is checked as it is connected)."""
     try:
         with app.app_context():

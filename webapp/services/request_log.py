@@ -108,17 +108,22 @@ class RequestLogWriter:
             self.start()
 
     def _price(self, row: dict):
-        """The row's cost (None: unpriced) and whether it went to a team's own model; a
-        stream ends after its request's context, so the lookup may need one of its own."""
+        """The row's cost (None: unpriced, or usage unknown) and whether it went to a team's own
+        model; a stream ends after its request's context, so the lookup may need one of its
+        own."""
         if has_app_context():
             priced = prices.for_deployment(row.get("deployment_id"))
         else:
             with self.app.app_context():
                 priced = prices.for_deployment(row.get("deployment_id"))
+        row["team_model"] = priced.team_id is not None
+        if row.get("prompt_tokens") is None and row.get("completion_tokens") is None:
+            # a refused or failed call used nothing; an answer without usage is not known
+            row["cost"] = 0.0 if row.get("status", 200) >= 400 else None
+            return
         row["cost"] = None if priced.prices is None else priced.prices.cost(
             row.get("prompt_tokens"), row.get("completion_tokens"),
             row.get("cache_read_tokens"), row.get("cache_creation_tokens"))
-        row["team_model"] = priced.team_id is not None
 
     def start(self):
         """Run the background writer (it first adopts spool files a stopped process left)."""

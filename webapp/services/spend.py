@@ -103,14 +103,17 @@ def for_team(team_id: str) -> dict:
             "budget_reset_at": isoformat(reset.budget_reset_at) if reset else None}
 
 
-def for_members(team_id: str) -> dict:
-    """user id -> {spend, max_budget_in_team} of a team's members that have either."""
+def for_members(team_id: str) -> list[dict]:
+    """/team/info's team_memberships (LiteLLM's shape): members with spend or a budget."""
     prefix = member_id(team_id, "")
     rows = db.session.scalars(select(SpendCounter).where(
-        SpendCounter.kind == "member", SpendCounter.subject_id.startswith(prefix,
-                                                                          autoescape=True)))
-    return {r.subject_id[len(prefix):]: {"spend": r.spend, "max_budget_in_team": r.max_budget}
-            for r in rows}
+        SpendCounter.kind == "member",
+        SpendCounter.subject_id.startswith(prefix, autoescape=True)).order_by(
+        SpendCounter.subject_id))
+    return [{"user_id": r.subject_id[len(prefix):], "team_id": team_id, "spend": r.spend,
+             "litellm_budget_table": None if r.max_budget is None else {
+                 "max_budget": r.max_budget, "budget_duration": r.budget_duration}}
+            for r in rows]
 
 
 def set_budget(kind: str, subject_id: str, max_budget: float | None,
