@@ -20,15 +20,15 @@ def upgrade():
     with op.batch_alter_table('request_log', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cache_read_tokens', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('cache_creation_tokens', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('cost', sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column('cost', sa.Double(), nullable=True))
     op.create_table(
         'spend',
         sa.Column('kind', sa.String(length=16), nullable=False),
         sa.Column('subject_id', sa.String(length=512), nullable=False),
-        sa.Column('spend', sa.Float(), nullable=False),
+        sa.Column('spend', sa.Double(), nullable=False),
         sa.Column('budget_reset_at', sa.DateTime(), nullable=True),
         sa.Column('soft_alerted_at', sa.DateTime(), nullable=True),
-        sa.Column('max_budget', sa.Float(), nullable=True),
+        sa.Column('max_budget', sa.Double(), nullable=True),
         sa.Column('budget_duration', sa.String(length=16), nullable=True),
         sa.Column('updated_at', sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint('kind', 'subject_id'),
