@@ -29,6 +29,7 @@ ROUTES = [
     ("GET", "/ui/teams/{a}/playground", "team_member", True),
     ("POST", "/ui/teams/{a}/playground/chat", "team_member", True),
     ("GET", "/ui/teams/{a}/usage", "team_member", True),
+    ("GET", "/ui/teams/{a}/usage.csv", "team_member", True),
     ("GET", "/ui/teams/{a}/keys", "team_admin", True),
     ("POST", "/ui/teams/{a}/keys", "team_admin", False),
     ("GET", "/ui/teams/{a}/keys/{k}/revoke", "team_admin", True),

@@ -103,6 +103,8 @@ def attacks(t: dict) -> dict:
         "api.team_member_delete": [("POST", "/team/member_delete", {
             "team_id": a, "user_email": "alpha-admin@example.com"})],
         "api.key_info": [("GET", f"/key/info?key={t['token_a']}", None)],
+        "api.spend_logs": [("GET", f"/spend/logs?team_id={a}", None)],
+        "api.spend_report": [("GET", f"/global/spend/report?team_id={a}", None)],
         "api.key_update": [("POST", "/key/update", {"key": t["token_a"], "blocked": True})],
         "api.key_delete": [("POST", "/key/delete", {"keys": [t["token_a"]]}),
                            ("POST", "/key/delete", {"key_aliases": ["alpha-key-alias"]})],

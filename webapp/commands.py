@@ -100,6 +100,39 @@ def rotate_encryption_key_command():
         click.echo(f"Re-encrypted {count} secrets; the new key is in {path}. Restart Teamgate.")
 
 
+DEFAULT_PRICES_URL = ("https://raw.githubusercontent.com/BerriAI/litellm/main/"
+                      "model_prices_and_context_window.json")
+
+
+@click.command("refresh-prices")
+@click.argument("url", default=DEFAULT_PRICES_URL)
+def refresh_prices_command(url):
+    """Replace the vendored price map with LiteLLM's current one (a URL or a local file)."""
+    import json
+    import urllib.request
+    from datetime import date
+
+    from webapp.services import prices
+    if "://" in url:
+        if not url.startswith(("https://", "http://")):
+            raise click.BadParameter("give an http(s) URL or a file path", param_hint="URL")
+        with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310  (operator's URL)
+            text = answer.read()
+    else:
+        text = Path(url).read_bytes()
+    try:
+        models = prices.slim(json.loads(text))
+    except (ValueError, AttributeError):
+        raise click.ClickException(f"{url} is not LiteLLM's price map (a JSON object)") from None
+    if not models:
+        raise click.ClickException(f"{url} prices no model; the map was left as it was")
+    prices.MAP_PATH.write_text(prices.dump(models, f"{url}; MIT, see LICENSE-model-prices",
+                                           date.today().isoformat()))
+    prices.reload_map()
+    click.echo(f"Wrote {len(models)} model prices to {prices.MAP_PATH}.")
+
+
 def init_app(app):
-    for command in (setup_command, create_user_command, rotate_encryption_key_command):
+    for command in (setup_command, create_user_command, rotate_encryption_key_command,
+                    refresh_prices_command):
         app.cli.add_command(command)

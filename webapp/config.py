@@ -39,6 +39,8 @@ class Defaults:
     LIMITS_ON_REDIS_FAILURE = "open"  # or "closed": refuse calls while Redis does not answer
     LIMITS_SLOT_SECONDS = 900.0  # a parallel slot nobody gave back (crashed worker) expires
     LIMITS_REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or wait for its answer
+    BUDGET_CHECK_INTERVAL = 1.0  # seconds a process reuses a subject's spend for budget checks
+    TEAMGATE_ALERT_WEBHOOK = ""  # soft-budget alerts are POSTed here (JSON) when set
 
 
 # environment variable -> config key
@@ -54,6 +56,7 @@ ENVIRONMENT = {
     "REDIS_URL": "REDIS_URL",
     "TEAMGATE_LIMITS_DB": "LIMITS_DB",
     "TEAMGATE_LIMITS_ON_REDIS_FAILURE": "LIMITS_ON_REDIS_FAILURE",
+    "TEAMGATE_ALERT_WEBHOOK": "TEAMGATE_ALERT_WEBHOOK",
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
@@ -67,6 +70,7 @@ NUMBERS = {
                                              lambda text: _whole(text)),
     "TEAMGATE_LIMITS_SLOT_SECONDS": ("LIMITS_SLOT_SECONDS", float),
     "TEAMGATE_LIMITS_REDIS_TIMEOUT": ("LIMITS_REDIS_TIMEOUT", float),
+    "TEAMGATE_BUDGET_CHECK_INTERVAL": ("BUDGET_CHECK_INTERVAL", float),
 }
 
 # secrets kept in the instance folder when the environment does not give them

@@ -5,7 +5,7 @@ from webapp.api import bp
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.services import keys, schemas
+from webapp.services import keys, schemas, spend
 from webapp.services.validation import json_body, validate
 
 
@@ -26,7 +26,7 @@ def key_info():
             raise APIError(400, "Missing query parameter key.", param="key")
         key = g.principal.key_token
     row = keys.find(g.principal, key)
-    return jsonify({"key": row.token, "info": keys.serialize(row)})
+    return jsonify({"key": row.token, "info": {**keys.serialize(row), **spend.for_key(row)}})
 
 
 @bp.get("/key/list")

@@ -5,7 +5,7 @@ from webapp.api import bp
 from webapp.auth.access import ADMIN, ANY_KEY, declare
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.services import schemas, teams
+from webapp.services import schemas, spend, teams
 from webapp.services.validation import json_body, validate
 
 
@@ -23,7 +23,10 @@ def team_info():
     team_id = request.args.get("team_id")
     if not team_id:
         raise APIError(400, "Missing query parameter team_id.", param="team_id")
-    return jsonify(teams.info(teams.get_team_or_404(g.principal, team_id)))
+    info = teams.info(teams.get_team_or_404(g.principal, team_id))
+    info["team_info"].update(spend.for_team(info["team_id"]))
+    info["team_memberships"] = spend.for_members(info["team_id"])
+    return jsonify(info)
 
 
 @bp.get("/team/list")

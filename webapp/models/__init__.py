@@ -5,10 +5,11 @@ from webapp.models.deployment import Deployment
 from webapp.models.key import VirtualKey
 from webapp.models.request_log import RequestLogEntry
 from webapp.models.settings import ChangeCounter
+from webapp.models.spend import SpendCounter
 from webapp.models.team import DeletedTeam, Team, TeamModelAlias
 from webapp.models.user import Membership, User
 
 __all__ = [
     "AuditEntry", "ChangeCounter", "DeletedTeam", "Deployment", "Membership", "ProviderCredential",
-    "RequestLogEntry", "Team", "TeamModelAlias", "User", "VirtualKey",
+    "RequestLogEntry", "SpendCounter", "Team", "TeamModelAlias", "User", "VirtualKey",
 ]

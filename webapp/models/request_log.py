@@ -27,5 +27,10 @@ class RequestLogEntry(db.Model):
     overhead_ms: Mapped[float | None]
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
+    # of prompt_tokens, those read from and written to the upstream's prompt cache
+    cache_read_tokens: Mapped[int | None]
+    cache_creation_tokens: Mapped[int | None]
+    # USD from the deployment's or the price map's prices; None: the model is unpriced
+    cost: Mapped[float | None]
     stream: Mapped[bool] = mapped_column(default=False)
     error_type: Mapped[str | None] = mapped_column(String(32))

@@ -46,7 +46,7 @@ class CallRecord:
     def write(self, status: int, error_type: str | None = None):
         """Log the call once it is over, and give back its place under the limits."""
         if self.ticket is not None:
-            self.ticket.release()
+            self.ticket.settle(self.prompt_tokens, self.completion_tokens)
         principal = self.principal
         self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
@@ -130,8 +130,8 @@ def handle(operation: str) -> Response:
         record.public_model = body["model"]
         arrival = hops.arrival()
         target = _target(operation, body["model"])
-        record.ticket = limits.admit(g.principal)
         record.deployment_id = target.deployment_id
+        record.ticket = limits.admit(g.principal, body)
         record.stream = body.get("stream") is True
         sent = _send(operation, target, body, record.stream, arrival)
         record.upstream_seconds = sent.upstream_seconds

@@ -13,6 +13,7 @@ from flask import current_app, request
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Team
+from webapp.services import budgets
 from webapp.services.cache import routing_cache
 from webapp.services.limit_stores import Check, RedisStore, SQLiteStore, Unavailable
 from webapp.services.schemas import LIMITS
@@ -195,6 +196,7 @@ def _team_limits(team_id: str) -> dict:
 def admit(principal, body: dict | None = None) -> Ticket:
     """Admit one proxied call of this caller (429 when over a limit); settle() or release() the
     ticket after. body: the call's parsed body (read again from the request when not given)."""
+    budgets.check(principal)
     subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
     if principal.team_id:
         subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))

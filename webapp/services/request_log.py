@@ -24,11 +24,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
 from webapp.blocking import off_the_loop
 from webapp.models.base import utcnow
+from webapp.services import prices
 from webapp.services.request_log_spool import Spool
 from webapp.services.request_log_table import MODEL_NAME_LENGTH, RequestLogTable
 
@@ -100,9 +101,29 @@ class RequestLogWriter:
         if row.get("public_model"):
             row["public_model"] = row["public_model"].replace("\x00", "")[:MODEL_NAME_LENGTH]
         row.setdefault("created_at", utcnow())  # when the call ended, not when it was written
+        if "cost" not in row:
+            self._price(row)
         self._inbox.put(row)
         if self._thread is None:
             self.start()
+
+    def _price(self, row: dict):
+        """The row's cost (None: unpriced, or usage unknown) and whether it went to a team's own
+        model; a stream ends after its request's context, so the lookup may need one of its
+        own."""
+        if has_app_context():
+            priced = prices.for_deployment(row.get("deployment_id"))
+        else:
+            with self.app.app_context():
+                priced = prices.for_deployment(row.get("deployment_id"))
+        row["team_model"] = priced.team_id is not None
+        if row.get("prompt_tokens") is None and row.get("completion_tokens") is None:
+            # a refused or failed call used nothing; an answer without usage is not known
+            row["cost"] = 0.0 if row.get("status", 200) >= 400 else None
+            return
+        row["cost"] = None if priced.prices is None else priced.prices.cost(
+            row.get("prompt_tokens"), row.get("completion_tokens"),
+            row.get("cache_read_tokens"), row.get("cache_creation_tokens"))
 
     def start(self):
         """Run the background writer (it first adopts spool files a stopped process left)."""

@@ -1,19 +1,22 @@
 """The request log's writes to its table: batches through the driver's executemany with the
 columns' own bind processors, at under half the ORM bulk insert's cost per row (bench/PROFILE.md
 section 7), on an engine of its own; a bounded wait for a locked database; and, when asked, a
-look-up that leaves out the rows an earlier attempt or replay has written already. Called from
+look-up that leaves out the rows an earlier attempt or replay has written already; the batch's
+spend goes in the same transaction. Called from
 a native thread, one write at a time."""
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import StaticPool
 
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
+from webapp.services import spend
 
 TABLE = RequestLogEntry.__table__
 MODEL_NAME_LENGTH = TABLE.c.public_model.type.length
 COLUMNS = ("request_id", "created_at", "team_id", "key_token", "key_name", "route",
            "public_model", "deployment_id", "status", "latency_ms", "overhead_ms",
-           "prompt_tokens", "completion_tokens", "stream", "error_type")
+           "prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_creation_tokens",
+           "cost", "stream", "error_type")
 
 
 class _Insert:
@@ -44,8 +47,8 @@ class RequestLogTable:
         self._insert: _Insert | None = None
 
     def insert(self, batch: list[dict], verify: bool):
-        """Insert the rows in one transaction; with verify, only those whose request id the
-        table does not have yet."""
+        """Insert the rows in one transaction, their cost added to their subjects' spend; with
+        verify, only those whose request id the table does not have yet."""
         if self._engine is None:
             self._connect()
         with self._engine.begin() as connection:
@@ -56,6 +59,7 @@ class RequestLogTable:
                 batch = [row for row in batch if row["request_id"] not in present]
             if batch:
                 connection.exec_driver_sql(self._insert.sql, self._insert.parameters(batch))
+                spend.add_batch(connection, batch)
 
     def _limit_lock_wait(self, connection):
         """Wait at most lock_wait for a lock, so rows move to the spool instead of piling up."""

@@ -12,6 +12,7 @@ OPTIONAL_INTEGER = {"type": ["integer", "null"], "minimum": 0}
 
 LIMITS = {
     "max_budget": OPTIONAL_NUMBER,
+    "soft_budget": OPTIONAL_NUMBER,
     "budget_duration": {"type": ["string", "null"]},
     "tpm_limit": OPTIONAL_INTEGER,
     "rpm_limit": OPTIONAL_INTEGER,
@@ -30,6 +31,8 @@ COMMON_PARAMS = {
     "tpm": OPTIONAL_INTEGER,
     "input_cost_per_token": OPTIONAL_NUMBER,
     "output_cost_per_token": OPTIONAL_NUMBER,
+    "cache_read_input_token_cost": OPTIONAL_NUMBER,
+    "cache_creation_input_token_cost": OPTIONAL_NUMBER,
 }
 
 # the common ones and those the providers declare (providers/*.py), secrets among them

@@ -1,6 +1,9 @@
-"""What the request log says about a team: requests, errors, tokens and latency over a period, per
-model and per key, and the last call of a deployment. The dashboard draws it; the JSON API can
+"""What the request log says about a team: requests, errors, tokens, money and latency over a
+period, per model and per key (calls of unpriced models counted apart, never as $0), its rows
+as CSV, and the last call of a deployment. The dashboard draws it; the JSON API can
 serve the same numbers."""
+import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -46,6 +49,8 @@ def summarise(rows, label) -> list[dict]:
                     "errors": sum(1 for r in items if r.status >= 400),
                     "tokens": sum((r.prompt_tokens or 0) + (r.completion_tokens or 0)
                                   for r in items),
+                    "cost": sum(r.cost for r in items if r.cost is not None),
+                    "unpriced": sum(1 for r in items if r.cost is None),
                     "p50": round(percentile(latencies, 0.5)),
                     "p95": round(percentile(latencies, 0.95))})
     return out
@@ -62,19 +67,51 @@ def buckets(rows, since: datetime, step: timedelta, now: datetime) -> list[dict]
     return out
 
 
-def for_team(team_id: str, period: str) -> TeamUsage:
-    """A team's usage over a named period (an unknown name means the default one)."""
+def _rows(team_id: str, period: str) -> tuple[str, datetime, datetime, list]:
     if period not in PERIODS:
         period = DEFAULT_PERIOD
-    span, step = PERIODS[period]
     now = utcnow()
-    since = now - span
+    since = now - PERIODS[period][0]
     rows = list(db.session.scalars(select(RequestLogEntry).where(
-        RequestLogEntry.team_id == team_id, RequestLogEntry.created_at >= since)))
+        RequestLogEntry.team_id == team_id, RequestLogEntry.created_at >= since)
+        .order_by(RequestLogEntry.id)))
+    return period, since, now, rows
+
+
+def for_team(team_id: str, period: str) -> TeamUsage:
+    """A team's usage over a named period (an unknown name means the default one)."""
+    period, since, now, rows = _rows(team_id, period)
+    step = PERIODS[period][1]
     return TeamUsage(
         period=period, series=buckets(rows, since, step, now),
         per_model=summarise(rows, lambda r: r.public_model or "(none)"),
         per_key=summarise(rows, lambda r: r.key_name or "dashboard playground"))
+
+
+CSV_COLUMNS = ("request_id", "time", "key", "model", "status", "prompt_tokens",
+               "completion_tokens", "cache_read_tokens", "cache_creation_tokens", "cost_usd")
+
+
+def csv_for_team(team_id: str, period: str) -> str:
+    """The team's calls of the period, one line each; an unpriced call's cost reads
+    "unpriced". Cells a spreadsheet would run as a formula are quoted with a leading '."""
+    _, _, _, rows = _rows(team_id, period)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow([_cell(v) for v in (
+            r.request_id, r.created_at.isoformat() + "Z", r.key_name or "dashboard playground",
+            r.public_model or "", r.status, r.prompt_tokens, r.completion_tokens,
+            r.cache_read_tokens, r.cache_creation_tokens,
+            "unpriced" if r.cost is None else f"{r.cost:.8f}")])
+    return out.getvalue()
+
+
+def _cell(value):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
 
 
 def last_failure(deployment_id: str) -> RequestLogEntry | None:
