@@ -14,7 +14,6 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import RequestLogEntry, Team, VirtualKey
 from webapp.models.base import isoformat
-from webapp.services import spend
 
 LOG = RequestLogEntry
 MAX_ROWS = 10_000

@@ -69,6 +69,9 @@ class Provider:
     stream_passthrough = True
     # the upstream's JSON answer is already OpenAI's: relay its bytes untouched
     response_passthrough = True
+    # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
+    # reads its raw chunks, rather than translate_stream_line its lines
+    translates_chunks = False
 
     @property
     def secret_fields(self) -> tuple[str, ...]:
@@ -96,6 +99,12 @@ class Provider:
     def translate_response(self, operation: str, payload: dict) -> dict:
         """The upstream's JSON answer in OpenAI's shape."""
         return payload
+
+    def translate_stream(self, chunks, model: str = "", outcome=None,
+                         include_usage: bool = False):
+        """OpenAI SSE events from the upstream's raw chunks (with translates_chunks); token
+        counts and a failure go on `outcome`."""
+        raise NotImplementedError
 
     def translate_stream_line(self, line: bytes) -> bytes | None:
         """One upstream SSE line as OpenAI SSE bytes; None drops it."""

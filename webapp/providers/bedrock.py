@@ -170,6 +170,7 @@ class BedrockProvider(Provider):
     fields = FIELDS
     stream_passthrough = False
     response_passthrough = False
+    translates_chunks = True
 
     def endpoint(self, target) -> str:
         explicit = target.params.get("aws_bedrock_runtime_endpoint") or target.api_base

@@ -91,6 +91,7 @@ class _Google(Provider):
     """What Vertex AI and the Gemini API share: the bodies and how answers come back."""
     stream_passthrough = False
     response_passthrough = False
+    translates_chunks = True
 
     def auth_headers(self, target) -> dict:
         raise NotImplementedError

@@ -5,8 +5,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from flask import Response, current_app, g, jsonify
+from flask import Response, g, jsonify
 
+from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.proxy import forwarding, hops, masking
@@ -19,9 +20,10 @@ from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
 from webapp.services.validation import json_body, refuse_nul
 
-REFUSED_FIELDS = ("api_key", "api_base", "base_url", "api_version", "custom_llm_provider",
-                  "extra_headers", "organization", "azure_ad_token", "aws_secret_access_key")
-ROUTE_NAMES = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# fields that would choose the upstream or its credentials: every litellm_param a provider
+# declares (api_base, api_key, aws_*, vertex_*, ...) and a few more
+REFUSED_FIELDS = frozenset({"base_url", "custom_llm_provider", "extra_headers", "azure_ad_token",
+                            "litellm_credential_name", *providers.declared_fields()})
 
 
 @dataclass
@@ -50,7 +52,7 @@ class CallRecord:
         principal = self.principal
         self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
-            key_name=principal.key_name, route=ROUTE_NAMES[self.operation],
+            key_name=principal.key_name, route=operations.get(self.operation).log_route,
             public_model=self.public_model, deployment_id=self.deployment_id, status=status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
             overhead_ms=self.overhead_ms(), prompt_tokens=self.prompt_tokens,
@@ -59,22 +61,14 @@ class CallRecord:
 
 def _checked_body(operation: str) -> dict:
     body = json_body()
-    refused = sorted(set(REFUSED_FIELDS) & body.keys())
+    refused = sorted(REFUSED_FIELDS & body.keys())
     if refused:
         raise APIError(400, f"Fields that choose the upstream or its credentials are not "
                             f"accepted in a call: {', '.join(refused)}.", param=refused[0])
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise APIError(400, "Missing required field: model.", param="model")
     refuse_nul(body["model"], "model")
-    if operation == "chat":
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise APIError(400, "messages must be a non-empty list.", param="messages")
-        if len(messages) > current_app.config["MAX_MESSAGES"]:
-            raise APIError(400, f"Too many messages (at most "
-                                f"{current_app.config['MAX_MESSAGES']}).", param="messages")
-    elif "input" not in body:
-        raise APIError(400, "Missing required field: input.", param="input")
+    operations.get(operation).check(body)
     return body
 
 
@@ -82,7 +76,7 @@ def _target(operation: str, model: str) -> Target:
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
         team = g.principal.team_id or "<your team id>"
-        raise APIError(400, f"{ROUTE_NAMES[operation]}: Invalid model name passed in "
+        raise APIError(400, f"{operations.get(operation).log_route}: Invalid model name passed in "
                             f"model={model}. "
                             f"Call /v1/models to view available models for your key, or GET "
                             f"/team/info?team_id={team} to check your team's model aliases.",

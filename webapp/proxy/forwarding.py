@@ -64,7 +64,9 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
         current_app.config["UPSTREAM_MAX_RETRIES"]
     # the model's timeout bounds the whole call, retries included; for a stream, until its head
     deadline = time.monotonic() + read
-    client, body = http_client(), json.dumps(call.body).encode()
+    # a signed call (Bedrock) brings the exact bytes it signed
+    client = http_client()
+    body = call.body if isinstance(call.body, bytes) else json.dumps(call.body).encode()
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
     attempt = 0

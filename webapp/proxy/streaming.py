@@ -12,6 +12,7 @@ import json
 from webapp.errors import APIError
 from webapp.proxy import failures, masking, transport
 from webapp.providers.base import Target
+from webapp.providers.openai_shape import StreamOutcome
 
 DONE = b"data: [DONE]"
 # an event still incomplete after this many bytes is relayed as it comes, less what could be
@@ -80,18 +81,31 @@ def _translated(response: transport.Answer, target: Target, secret):
             yield masking.events(secret, out + b"\n\n")
 
 
+def _reframed(response: transport.Answer, target: Target, secret, outcome: StreamOutcome):
+    for event in target.provider.translate_stream(response.chunks(), target.upstream_model,
+                                                  outcome):
+        yield masking.events(secret, event)
+
+
 def relay(response: transport.Answer, target: Target, record):
     status, error_type, last = 200, None, b""
     secret = masking.Secret.of(target.api_key)
-    blocks = (_blocks(response.chunks(), secret) if target.provider.stream_passthrough
-              else _translated(response, target, secret))
+    outcome = StreamOutcome()
+    if target.provider.stream_passthrough:
+        blocks = _blocks(response.chunks(), secret)
+    elif target.provider.translates_chunks:
+        blocks = _reframed(response, target, secret, outcome)
+    else:
+        blocks = _translated(response, target, secret)
     try:
         for block in blocks:
             if b'"usage"' in block:
                 _usage_from(block, record)
             last = block
             yield block
-        if DONE not in last[-64:]:
+        if outcome.error is not None:  # the translation ended the stream with an error event
+            status, error_type = outcome.error.status, outcome.error.error_type
+        elif DONE not in last[-64:]:
             yield DONE + b"\n\n"
     except transport.TransportError as exc:
         error = failures.from_exception(exc)
@@ -102,4 +116,7 @@ def relay(response: transport.Answer, target: Target, record):
         raise
     finally:
         response.close()
+        if outcome.prompt_tokens is not None:
+            record.prompt_tokens, record.completion_tokens = (outcome.prompt_tokens,
+                                                              outcome.completion_tokens)
         record.write(status, error_type)
