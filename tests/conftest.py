@@ -22,7 +22,7 @@ AMBIENT_OPENAI_KEY = "sk-ambient-canary-should-never-be-sent-0000"
 os.environ["OPENAI_API_KEY"] = AMBIENT_OPENAI_KEY
 
 TABLES = ("request_log", "audit_log", "memberships", "virtual_keys", "deployments",
-          "provider_credentials", "team_model_aliases", "users", "teams")
+          "provider_credentials", "team_model_aliases", "users", "teams", "login_counters")
 
 
 def _database_url(tmp_path_factory) -> str:

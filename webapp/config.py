@@ -18,6 +18,16 @@ class Defaults:
     CACHE_CHECK_INTERVAL = 0.5
     WTF_CSRF_TIME_LIMIT = None
     TEAMGATE_UPSTREAM_ALLOW = ""
+    # dashboard logins (README, Security): password checks waiting or running in one process,
+    # beyond which a login is refused at once; failed logins per client address, and per address
+    # and email, within LOGIN_WINDOW seconds, counted in the database (LOGIN_MAX_KEYS rows at
+    # most, expired ones pruned every LOGIN_PRUNE_INTERVAL seconds by each process)
+    LOGIN_MAX_PENDING = 8
+    LOGIN_WINDOW = 300
+    LOGIN_ADDRESS_FAILURES = 30
+    LOGIN_EMAIL_FAILURES = 5
+    LOGIN_MAX_KEYS = 10_000
+    LOGIN_PRUNE_INTERVAL = 60
 
 
 # environment variable -> config key
@@ -27,6 +37,12 @@ ENVIRONMENT = {
     "TEAMGATE_SECRET_KEY": "SECRET_KEY",
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "TEAMGATE_UPSTREAM_ALLOW": "TEAMGATE_UPSTREAM_ALLOW",
+}
+
+# environment variable -> config key holding a whole number
+NUMBERS = {
+    "TEAMGATE_LOGIN_MAX_PENDING": "LOGIN_MAX_PENDING",
+    "TEAMGATE_LOGIN_ADDRESS_FAILURES": "LOGIN_ADDRESS_FAILURES",
 }
 
 # secrets kept in the instance folder when the environment does not give them
@@ -46,6 +62,9 @@ def load(app, overrides=None):
     for env_name, key in ENVIRONMENT.items():
         if os.environ.get(env_name):
             app.config[key] = os.environ[env_name]
+    for env_name, key in NUMBERS.items():
+        if os.environ.get(env_name):
+            app.config[key] = int(os.environ[env_name])
     for key, filename in INSTANCE_FILES.items():
         path = Path(app.instance_path) / filename
         if not app.config.get(key) and path.exists():

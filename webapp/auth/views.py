@@ -1,11 +1,11 @@
 """Logging in and out of the dashboard, and replacing a one-time password."""
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from webapp.auth.sessions import throttle
+from webapp.auth.sessions import LoginRefused, password_check
 from webapp.dashboard.access import access
 from webapp.extensions import db
 from webapp.models.base import new_id
@@ -29,23 +29,24 @@ class PasswordForm(FlaskForm):
 @access("public")
 def login():
     form = LoginForm()
-    error = None
-    if form.validate_on_submit():
-        key = (request.remote_addr, form.email.data.strip().lower())
-        if throttle().blocked(key):
-            return render_template("auth/login.html", form=form,
-                                   error="Too many failed attempts; wait a few minutes."), 429
-        user = users.authenticate(form.email.data, form.password.data)
-        if user is None:
-            throttle().failed(key)
-            error = "Wrong email or password."
-        else:
-            throttle().succeeded(key)
-            login_user(user)
-            if user.must_change_password:
-                return redirect(url_for("auth.password"))
-            return redirect(url_for("dashboard.home"))
-    return render_template("auth/login.html", form=form, error=error), 401 if error else 200
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    email = form.email.data.strip().lower()
+    try:
+        with password_check(email) as succeeded:
+            user = users.authenticate(email, form.password.data)
+            if user is not None:
+                succeeded()
+    except LoginRefused as refused:
+        return render_template("auth/login.html", form=form, error=refused.message), 429, {
+            "Retry-After": str(refused.retry_after)}
+    if user is None:
+        return render_template("auth/login.html", form=form,
+                               error="Wrong email or password."), 401
+    login_user(user)
+    if user.must_change_password:
+        return redirect(url_for("auth.password"))
+    return redirect(url_for("dashboard.home"))
 
 
 @bp.post("/logout")

@@ -3,12 +3,13 @@ from webapp.models.audit import AuditEntry
 from webapp.models.credential import ProviderCredential
 from webapp.models.deployment import Deployment
 from webapp.models.key import VirtualKey
+from webapp.models.login import LoginCounter
 from webapp.models.request_log import RequestLogEntry
 from webapp.models.settings import ChangeCounter
 from webapp.models.team import Team, TeamModelAlias
 from webapp.models.user import Membership, User
 
 __all__ = [
-    "AuditEntry", "ChangeCounter", "Deployment", "Membership", "ProviderCredential",
-    "RequestLogEntry", "Team", "TeamModelAlias", "User", "VirtualKey",
+    "AuditEntry", "ChangeCounter", "Deployment", "LoginCounter", "Membership",
+    "ProviderCredential", "RequestLogEntry", "Team", "TeamModelAlias", "User", "VirtualKey",
 ]

@@ -1,4 +1,6 @@
 """Dashboard users: creation, password hashing (argon2id) and lookup."""
+import base64
+import secrets
 import threading
 
 from argon2 import PasswordHasher
@@ -19,6 +21,20 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory pr
 # memory a burst of logins can take
 _hashing = threading.BoundedSemaphore(2)
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
+
+
+def _unmatchable_hash() -> str:
+    """A hash in the hasher's own format and parameters that no password matches (a random
+    digest): checking a password against it costs exactly what checking a user's does."""
+    def random_b64(length: int) -> str:
+        return base64.b64encode(secrets.token_bytes(length)).decode().rstrip("=")
+
+    return (f"$argon2{_hasher.type.name.lower()}$v=19$m={_hasher.memory_cost},"
+            f"t={_hasher.time_cost},p={_hasher.parallelism}$"
+            f"{random_b64(_hasher.salt_len)}${random_b64(_hasher.hash_len)}")
+
+
+UNMATCHABLE = _unmatchable_hash()
 
 
 def _argon2(function, *args):
@@ -71,13 +87,19 @@ def one_time_password(user: User) -> str:
     return password
 
 
-def authenticate(email: str, password: str) -> User | None:
-    user = find(None, email)
-    if user is None or user.password_hash == NO_PASSWORD:
-        _argon2(_hasher.hash, password)  # same work whether or not the user exists
-        return None
+def _matches(stored: str, password: str) -> bool:
     try:
-        _argon2(_hasher.verify, user.password_hash, password)
+        return _argon2(_hasher.verify, stored, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None. An unknown email and a user without a
+    password cost what a wrong password costs: one verification with the same parameters."""
+    user = find(None, email)
+    stored = user.password_hash if user is not None else NO_PASSWORD
+    if stored == NO_PASSWORD:
+        _matches(UNMATCHABLE, password)  # the same work whether or not the user exists
         return None
-    return user
+    return user if _matches(stored, password) else None
