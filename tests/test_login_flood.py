@@ -1,19 +1,20 @@
 """A flood of logins: unknown emails cost what known ones cost and get the same answer; the
 password checks are bounded per process (beyond the budget a login is refused at once, without
 hashing) and per client address (counted in the database, so every worker and instance sees the
-same counts); the record of failures stays small."""
+same counts); the record of failures stays small; a login waiting for its hash holds no
+database connection."""
 import re
 import threading
 import uuid
 from datetime import timedelta
 
 import argon2
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from tests.dashboard_support import PASSWORD, DashClient, password_hash, world  # noqa: F401
 from webapp.auth.principal import MASTER
 from webapp.extensions import db
-from webapp.models import LoginCounter
+from webapp.models import LoginCounter, User
 from webapp.models.base import utcnow
 from webapp.services import users
 
@@ -183,3 +184,38 @@ def test_the_record_of_failures_is_pruned_and_capped(app, world):
     assert "live-9" not in keys  # the oldest live counts go first
     # the newest attempt is still counted
     assert post_login(from_address(app, "198.51.100.1"), "y@example.com").status_code == 429
+
+
+def test_a_login_waiting_for_its_hash_holds_no_database_connection(app, world, monkeypatch):
+    """Every proxied call needs a pooled connection now and then (the routing cache's check);
+    logins that held theirs while argon2 ran emptied the pool and stalled those calls."""
+    gate = Gate()
+    monkeypatch.setattr(users, "_hashing", gate)
+    client = from_address(app, "192.0.2.40")
+    thread, login = in_thread(lambda: post_login(client, "a-member@example.com", PASSWORD))
+    try:
+        assert gate.reached.wait(5)
+        with app.app_context():
+            held = db.engine.pool.checkedout()
+    finally:
+        gate.opened.set()
+        thread.join(10)
+    assert held == 0
+    assert login["value"].status_code == 302
+
+
+def test_a_password_replaced_while_it_is_checked_no_longer_logs_in(app, world, monkeypatch):
+    gate = Gate()
+    monkeypatch.setattr(users, "_hashing", gate)
+    client = from_address(app, "192.0.2.41")
+    thread, login = in_thread(lambda: post_login(client, "a-member@example.com", PASSWORD))
+    try:
+        assert gate.reached.wait(5)
+        with app.app_context():
+            db.session.execute(update(User).where(User.email == "a-member@example.com")
+                               .values(password_hash=users.NO_PASSWORD))
+            db.session.commit()
+    finally:
+        gate.opened.set()
+        thread.join(10)
+    assert login["value"].status_code == 401

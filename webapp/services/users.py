@@ -7,7 +7,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from webapp.blocking import off_the_loop
+from webapp.blocking import LowPriority
 from webapp.crypto import new_secret
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -20,6 +20,7 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory pr
 # worker for that long (bench/PROFILE.md section 9); at most two at once per process bound the
 # memory a burst of logins can take
 _hashing = threading.BoundedSemaphore(2)
+_threads = LowPriority(2)
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
 
 
@@ -39,7 +40,7 @@ UNMATCHABLE = _unmatchable_hash()
 
 def _argon2(function, *args):
     with _hashing:
-        return off_the_loop(function, *args)
+        return _threads.run(function, *args)
 
 
 def find(user_id: str | None, email: str | None) -> User | None:
@@ -94,12 +95,25 @@ def _matches(stored: str, password: str) -> bool:
         return False
 
 
+def _end_transaction():
+    """End the request's transaction (it has only read) so that its pooled connection goes back
+    while argon2 runs: a login waiting for its hash held one, and a flood of logins emptied the
+    pool that every proxied call needs now and then (the routing cache's check)."""
+    db.session.commit()
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The user with this email and password, or None. An unknown email and a user without a
-    password cost what a wrong password costs: one verification with the same parameters."""
-    user = find(None, email)
-    stored = user.password_hash if user is not None else NO_PASSWORD
-    if stored == NO_PASSWORD:
+    password cost what a wrong password costs: one verification with the same parameters. No
+    database connection is held while it runs; the user is read again after it."""
+    found = db.session.execute(select(User.id, User.password_hash)
+                               .where(User.email == email.strip().lower())).first()
+    _end_transaction()
+    if found is None or found.password_hash == NO_PASSWORD:
         _matches(UNMATCHABLE, password)  # the same work whether or not the user exists
         return None
-    return user if _matches(stored, password) else None
+    if not _matches(found.password_hash, password):
+        return None
+    user = db.session.get(User, found.id)
+    # the password may have been replaced while it was checked
+    return user if user is not None and user.password_hash == found.password_hash else None
