@@ -2,7 +2,8 @@
 clients, each from its own loopback address, post random emails at /ui/login as fast as they
 are answered: another team's proxied calls keep answering promptly. Before, every login held a
 pooled database connection while it waited for argon2, and a proxied call that needed one (the
-routing cache's check, every 0.5 s) waited seconds behind them."""
+routing cache's check, every 0.5 s) waited seconds behind them; and a refused login, answered
+at once, came straight back, so the refusals alone kept the workers busy."""
 import contextlib
 import http.client
 import multiprocessing
@@ -22,6 +23,7 @@ from tests.test_served import MASTER, served
 
 FLOOD_CLIENTS = 60
 MEASURED_SECONDS = 3.0
+FLOOD_SECONDS = 0.5 + MEASURED_SECONDS
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -98,8 +100,8 @@ def test_proxied_calls_answer_promptly_during_a_login_flood(tmp_path, database_u
         baseline = timed_calls(1.0)
         spawn = multiprocessing.get_context("spawn")
         started, results = spawn.Event(), spawn.Queue()
-        flooding = spawn.Process(target=flood, args=(base, FLOOD_CLIENTS,
-                                                     0.5 + MEASURED_SECONDS, started, results))
+        flooding = spawn.Process(target=flood, args=(base, FLOOD_CLIENTS, FLOOD_SECONDS,
+                                                     started, results))
         flooding.start()
         try:
             assert started.wait(60), "the flood did not start"
@@ -115,3 +117,5 @@ def test_proxied_calls_answer_promptly_during_a_login_flood(tmp_path, database_u
     assert set(statuses) <= {401, 429}, statuses
     # passwords were checked meanwhile, and the process's budget was full
     assert statuses.get(401, 0) > 0 and statuses.get(429, 0) > 0, statuses
+    # a refused client's next request on its connection waits a second
+    assert statuses[429] <= FLOOD_CLIENTS * (FLOOD_SECONDS + 1.5), statuses

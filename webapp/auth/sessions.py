@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
 from webapp.auth.principal import Principal
-from webapp.blocking import Admission, off_the_loop
+from webapp.blocking import Admission, NativeThreads
 from webapp.crypto import hash_key
 from webapp.extensions import db, login_manager
 from webapp.models import LoginCounter, User
@@ -83,13 +83,15 @@ class LoginThrottle:
     """Failed logins per client and per (client, email), in fixed windows of LOGIN_WINDOW
     seconds, in the login_counters table, so that every worker and instance counts the same
     attempts. An attempt counts before its password is checked (concurrent guesses cannot slip
-    past the limit) and is taken back when the password was right. The statements run off the
-    event loop on connections of their own (NullPool): a wait for SQLite's write lock never
-    pauses a worker, and nothing is shared with the pool the event loop uses."""
+    past the limit) and is taken back when the password was right. The statements run in two
+    native threads of their own, on connections of their own (NullPool): a wait for SQLite's
+    write lock never pauses a worker or fills gevent's shared pool, and nothing is shared with
+    the connection pool the event loop uses."""
 
     def __init__(self):
         self._engine = None
         self._pruned_at = 0.0
+        self._threads = NativeThreads(2)
 
     def count(self, address: str | None, email: str) -> tuple[str, str]:
         """Count one attempt; its keys, or LoginRefused when the client is past a limit."""
@@ -101,15 +103,15 @@ class LoginThrottle:
         prune = time.monotonic() - self._pruned_at >= config["LOGIN_PRUNE_INTERVAL"]
         if prune:
             self._pruned_at = time.monotonic()
-        rows = off_the_loop(self._count, self.engine(), sorted(limits), now, now - window,
-                            config["LOGIN_MAX_KEYS"] if prune else None)
+        rows = self._threads.run(self._count, self.engine(), sorted(limits), now, now - window,
+                                 config["LOGIN_MAX_KEYS"] if prune else None)
         for key, count, started in rows:
             if count > limits[key]:
                 raise LoginRefused(*_wait_message(started + window - now))
         return tuple(limits)
 
     def succeeded(self, keys: tuple[str, str]):
-        off_the_loop(self._take_back, self.engine(), *keys)
+        self._threads.run(self._take_back, self.engine(), *keys)
 
     def engine(self):
         if self._engine is None:

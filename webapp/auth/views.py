@@ -1,11 +1,12 @@
 """Logging in and out of the dashboard, and replacing a one-time password."""
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from webapp.auth.sessions import LoginRefused, password_check
+from webapp.blocking import hold_connection
 from webapp.dashboard.access import access
 from webapp.extensions import db
 from webapp.models.base import new_id
@@ -38,8 +39,7 @@ def login():
             if user is not None:
                 succeeded()
     except LoginRefused as refused:
-        return render_template("auth/login.html", form=form, error=refused.message), 429, {
-            "Retry-After": str(refused.retry_after)}
+        return _refused(form, refused)
     if user is None:
         return render_template("auth/login.html", form=form,
                                error="Wrong email or password."), 401
@@ -47,6 +47,16 @@ def login():
     if user.must_change_password:
         return redirect(url_for("auth.password"))
     return redirect(url_for("dashboard.home"))
+
+
+def _refused(form, refused: LoginRefused):
+    """The login page saying why, 429 with Retry-After, answered at once; the connection then
+    waits a moment before its next request."""
+    response = make_response(render_template("auth/login.html", form=form,
+                                             error=refused.message), 429)
+    response.headers["Retry-After"] = str(refused.retry_after)
+    return hold_connection(response, min(refused.retry_after,
+                                         current_app.config["LOGIN_REFUSED_HOLD"]))
 
 
 @bp.post("/logout")

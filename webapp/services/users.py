@@ -7,7 +7,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from webapp.blocking import LowPriority
+from webapp.blocking import LOWEST_PRIORITY, NativeThreads
 from webapp.crypto import new_secret
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -20,7 +20,7 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory pr
 # worker for that long (bench/PROFILE.md section 9); at most two at once per process bound the
 # memory a burst of logins can take
 _hashing = threading.BoundedSemaphore(2)
-_threads = LowPriority(2)
+_threads = NativeThreads(2, nice=LOWEST_PRIORITY)  # busy cores serve the event loops first
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
 
 
@@ -88,11 +88,17 @@ def one_time_password(user: User) -> str:
     return password
 
 
-def _matches(stored: str, password: str) -> bool:
+def _verified(stored: str, password: str) -> bool:
+    # in the hashing thread: an exception raised there would be printed by gevent's thread pool,
+    # traceback and all, at every wrong password
     try:
-        return _argon2(_hasher.verify, stored, password)
+        return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _matches(stored: str, password: str) -> bool:
+    return _argon2(_verified, stored, password)
 
 
 def _end_transaction():
