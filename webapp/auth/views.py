@@ -21,6 +21,7 @@ class LoginForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     password = PasswordField("New password", validators=[DataRequired(), Length(min=12, max=1024)])
     confirm = PasswordField("Repeat the new password",
                             validators=[EqualTo("password", "The passwords differ.")])
@@ -50,10 +51,15 @@ def login():
 
 
 def _refused(form, refused: LoginRefused):
-    """The login page saying why, 429 with Retry-After, answered at once; the connection then
-    waits a moment before its next request."""
+    """The login page saying why, 429, answered at once."""
     response = make_response(render_template("auth/login.html", form=form,
                                              error=refused.message), 429)
+    return _held(response, refused)
+
+
+def _held(response, refused: LoginRefused):
+    """Retry-After on a refused password check; the connection then waits a moment before its
+    next request."""
     response.headers["Retry-After"] = str(refused.retry_after)
     return hold_connection(response, min(refused.retry_after,
                                          current_app.config["LOGIN_REFUSED_HOLD"]))
@@ -72,11 +78,29 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @access("user")
 def password():
+    """Change the password, proving the current one: after a one-time password too (README,
+    Security), so that a session alone never sets a password."""
+    user = current_user._get_current_object()
     form = PasswordForm()
-    if form.validate_on_submit():
-        users.set_password(current_user, form.password.data)
-        current_user.must_change_password = False
-        db.session.commit()
-        login_user(current_user._get_current_object())  # the session token changed
-        return redirect(url_for("dashboard.home"))
-    return render_template("auth/password.html", form=form)
+    if user.must_change_password:
+        form.current.label.text = "One-time password"
+    if not form.validate_on_submit():
+        return _password_page(form, user, None, 400 if form.is_submitted() else 200)
+    try:
+        with password_check(user.email) as succeeded:
+            if not users.check_password(user, form.current.data):
+                return _password_page(form, user, "That is not your current password.", 403)
+            succeeded()
+            users.set_password(user, form.password.data)
+    except LoginRefused as refused:
+        return _password_page(form, user, refused.message, 429, refused)
+    user.must_change_password = False
+    db.session.commit()
+    login_user(user)  # the session token changed
+    return redirect(url_for("dashboard.home"))
+
+
+def _password_page(form, user, error, status, refused: LoginRefused | None = None):
+    response = make_response(render_template("auth/password.html", form=form, error=error,
+                                             forced=user.must_change_password), status)
+    return _held(response, refused) if refused else response

@@ -77,6 +77,8 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
 
 
 def set_password(user: User, password: str):
+    """A new hash, and a new session token (every session of the user ends); the caller commits.
+    The hash comes first: no database work of the caller waits for it."""
     user.password_hash = _argon2(_hasher.hash, password)
     user.session_token = new_id()
 
@@ -106,6 +108,15 @@ def _end_transaction():
     while argon2 runs: a login waiting for its hash held one, and a flood of logins emptied the
     pool that every proxied call needs now and then (the routing cache's check)."""
     db.session.commit()
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether this is the user's password, at the cost of any login, with no database connection
+    held while argon2 runs."""
+    stored = user.password_hash
+    _end_transaction()
+    matched = _matches(UNMATCHABLE if stored == NO_PASSWORD else stored, password)
+    return matched and stored != NO_PASSWORD
 
 
 def authenticate(email: str, password: str) -> User | None:
