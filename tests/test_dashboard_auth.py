@@ -59,6 +59,20 @@ def test_post_without_csrf_token_is_refused(app, world, as_user):
     assert response.status_code == 302
 
 
+def test_a_csrf_token_from_before_login_is_refused_after_it(app, world):
+    client = DashClient(app)
+    assert client.login("a-member@example.com").status_code == 302
+    before = client.token  # fetched from the login page, before logging in
+    url = f"/ui/teams/{world.team_a}/credentials"
+    form = {"name": "x", "secret": "sk-something-long-1234"}
+    response = client.post(url, form, headers={"X-CSRFToken": before})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    client.refresh_token("/ui/")
+    assert client.token != before
+    assert client.post(url, form).status_code == 302
+
+
 def test_login_without_csrf_token_is_refused(app, world):
     response = app.test_client().post("/ui/login", data={"email": "a-member@example.com",
                                                          "password": PASSWORD})

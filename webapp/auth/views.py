@@ -1,5 +1,6 @@
 """Logging in and out of the dashboard, and replacing a one-time password."""
-from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
+from flask import (Blueprint, current_app, g, make_response, redirect, render_template, session,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -44,10 +45,18 @@ def login():
     if user is None:
         return render_template("auth/login.html", form=form,
                                error="Wrong email or password."), 401
-    login_user(user)
+    _new_session(user)
     if user.must_change_password:
         return redirect(url_for("auth.password"))
     return redirect(url_for("dashboard.home"))
+
+
+def _new_session(user):
+    """Log the user in on a fresh session: what it held before, its CSRF token among it, is
+    dropped, so a token fixed before the login (by whoever could plant one) is refused after."""
+    session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    login_user(user)
 
 
 def _refused(form, refused: LoginRefused):
