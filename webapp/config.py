@@ -28,8 +28,8 @@ class Defaults:
     LOGIN_EMAIL_FAILURES = 5
     LOGIN_MAX_KEYS = 10_000
     LOGIN_PRUNE_INTERVAL = 60
-    # a refused login's connection reads its next request this many seconds later at the
-    # earliest (gevent workers): a client looping on refusals cannot keep a worker busy
+    # a refused login's connection reads its next request one to two times this many seconds
+    # later (gevent workers): a client looping on refusals cannot keep a worker busy
     LOGIN_REFUSED_HOLD = 1.0
 
 

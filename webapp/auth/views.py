@@ -1,4 +1,6 @@
-"""Logging in and out of the dashboard, and replacing a one-time password."""
+"""Logging in and out of the dashboard, and changing a password (a one-time one too)."""
+import random
+
 from flask import (Blueprint, current_app, g, make_response, redirect, render_template, session,
                    url_for)
 from flask_login import current_user, login_user, logout_user
@@ -68,10 +70,11 @@ def _refused(form, refused: LoginRefused):
 
 def _held(response, refused: LoginRefused):
     """Retry-After on a refused password check; the connection then waits a moment before its
-    next request."""
+    next request, between one and two holds: clients refused together do not all come back in
+    the same instant."""
     response.headers["Retry-After"] = str(refused.retry_after)
-    return hold_connection(response, min(refused.retry_after,
-                                         current_app.config["LOGIN_REFUSED_HOLD"]))
+    hold = min(refused.retry_after, current_app.config["LOGIN_REFUSED_HOLD"])
+    return hold_connection(response, hold * random.uniform(1.0, 2.0))
 
 
 @bp.post("/logout")
