@@ -1,4 +1,5 @@
-"""Logging in and out, replayed cookies, the login rate limit, CSRF and security headers."""
+"""Logging in and out, replayed cookies, the login rate limit, changing a password, CSRF and
+security headers."""
 from tests.dashboard_support import PASSWORD, DashClient
 
 
@@ -58,6 +59,20 @@ def test_post_without_csrf_token_is_refused(app, world, as_user):
     assert response.status_code == 302
 
 
+def test_a_csrf_token_from_before_login_is_refused_after_it(app, world):
+    client = DashClient(app)
+    assert client.login("a-member@example.com").status_code == 302
+    before = client.token  # fetched from the login page, before logging in
+    url = f"/ui/teams/{world.team_a}/credentials"
+    form = {"name": "x", "secret": "sk-something-long-1234"}
+    response = client.post(url, form, headers={"X-CSRFToken": before})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    client.refresh_token("/ui/")
+    assert client.token != before
+    assert client.post(url, form).status_code == 302
+
+
 def test_login_without_csrf_token_is_refused(app, world):
     response = app.test_client().post("/ui/login", data={"email": "a-member@example.com",
                                                          "password": PASSWORD})
@@ -73,7 +88,29 @@ def test_one_time_password_must_be_replaced(app, world, as_user):
     assert client.login("new@example.com", password).headers["Location"].endswith("/ui/password")
     client.refresh_token("/ui/password")
     assert client.get("/ui/").headers["Location"].endswith("/ui/password")
-    response = client.post("/ui/password", {"password": "a brand new passphrase",
-                                            "confirm": "a brand new passphrase"})
+    assert "One-time password" in client.get("/ui/password").get_data(as_text=True)
+    new = {"password": "a brand new passphrase", "confirm": "a brand new passphrase"}
+    # the forced change asks for the one-time password too: a session alone sets no password
+    assert client.post("/ui/password", new).status_code == 400
+    assert client.post("/ui/password", {**new, "current": "not-the-otp"}).status_code == 403
+    response = client.post("/ui/password", {**new, "current": password})
     assert response.status_code == 302
     assert client.get("/ui/").status_code == 200
+    assert DashClient(app).login("new@example.com", password).status_code == 401
+    assert DashClient(app).login("new@example.com", new["password"]).status_code == 302
+
+
+def test_changing_a_password_asks_for_the_current_one(app, world, as_user):
+    client = as_user("member")
+    new = {"password": "another long passphrase", "confirm": "another long passphrase"}
+    response = client.post("/ui/password", new)
+    assert response.status_code == 400
+    response = client.post("/ui/password", {**new, "current": "wrong password"})
+    assert response.status_code == 403
+    assert "That is not your current password." in response.get_data(as_text=True)
+    # nothing changed: the old password still logs in, the new one does not
+    assert DashClient(app).login("a-member@example.com", new["password"]).status_code == 401
+    assert DashClient(app).login("a-member@example.com").status_code == 302
+    response = client.post("/ui/password", {**new, "current": PASSWORD})
+    assert response.status_code == 302
+    assert DashClient(app).login("a-member@example.com", new["password"]).status_code == 302

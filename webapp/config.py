@@ -41,6 +41,19 @@ class Defaults:
     LIMITS_REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or wait for its answer
     BUDGET_CHECK_INTERVAL = 1.0  # seconds a process reuses a subject's spend for budget checks
     TEAMGATE_ALERT_WEBHOOK = ""  # soft-budget alerts are POSTed here (JSON) when set
+    # dashboard logins (README, Security): password checks waiting or running in one process,
+    # beyond which a login is refused at once; failed logins per client address, and per address
+    # and email, within LOGIN_WINDOW seconds, counted in the database (LOGIN_MAX_KEYS rows at
+    # most, expired ones pruned every LOGIN_PRUNE_INTERVAL seconds by each process)
+    LOGIN_MAX_PENDING = 8
+    LOGIN_WINDOW = 300
+    LOGIN_ADDRESS_FAILURES = 30
+    LOGIN_EMAIL_FAILURES = 5
+    LOGIN_MAX_KEYS = 10_000
+    LOGIN_PRUNE_INTERVAL = 60
+    # a refused login's connection reads its next request one to two times this many seconds
+    # later (gevent workers): a client looping on refusals cannot keep a worker busy
+    LOGIN_REFUSED_HOLD = 1.0
 
 
 # environment variable -> config key
@@ -71,6 +84,8 @@ NUMBERS = {
     "TEAMGATE_LIMITS_SLOT_SECONDS": ("LIMITS_SLOT_SECONDS", float),
     "TEAMGATE_LIMITS_REDIS_TIMEOUT": ("LIMITS_REDIS_TIMEOUT", float),
     "TEAMGATE_BUDGET_CHECK_INTERVAL": ("BUDGET_CHECK_INTERVAL", float),
+    "TEAMGATE_LOGIN_MAX_PENDING": ("LOGIN_MAX_PENDING", lambda text: _whole(text)),
+    "TEAMGATE_LOGIN_ADDRESS_FAILURES": ("LOGIN_ADDRESS_FAILURES", lambda text: _whole(text)),
 }
 
 # secrets kept in the instance folder when the environment does not give them

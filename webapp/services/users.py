@@ -1,11 +1,13 @@
 """Dashboard users: creation, password hashing (argon2id) and lookup."""
+import base64
+import secrets
 import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
-from webapp.blocking import off_the_loop
+from webapp.blocking import LOWEST_PRIORITY, NativeThreads
 from webapp.crypto import new_secret
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -18,12 +20,27 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory pr
 # worker for that long (bench/PROFILE.md section 9); at most two at once per process bound the
 # memory a burst of logins can take
 _hashing = threading.BoundedSemaphore(2)
+_threads = NativeThreads(2, nice=LOWEST_PRIORITY)  # busy cores serve the event loops first
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
+
+
+def _unmatchable_hash() -> str:
+    """A hash in the hasher's own format and parameters that no password matches (a random
+    digest): checking a password against it costs exactly what checking a user's does."""
+    def random_b64(length: int) -> str:
+        return base64.b64encode(secrets.token_bytes(length)).decode().rstrip("=")
+
+    return (f"$argon2{_hasher.type.name.lower()}$v=19$m={_hasher.memory_cost},"
+            f"t={_hasher.time_cost},p={_hasher.parallelism}$"
+            f"{random_b64(_hasher.salt_len)}${random_b64(_hasher.hash_len)}")
+
+
+UNMATCHABLE = _unmatchable_hash()
 
 
 def _argon2(function, *args):
     with _hashing:
-        return off_the_loop(function, *args)
+        return _threads.run(function, *args)
 
 
 def find(user_id: str | None, email: str | None) -> User | None:
@@ -60,6 +77,8 @@ def create(principal, email: str, password: str | None, is_admin: bool = False) 
 
 
 def set_password(user: User, password: str):
+    """A new hash, and a new session token (every session of the user ends); the caller commits.
+    The hash comes first: no database work of the caller waits for it."""
     user.password_hash = _argon2(_hasher.hash, password)
     user.session_token = new_id()
 
@@ -71,13 +90,47 @@ def one_time_password(user: User) -> str:
     return password
 
 
-def authenticate(email: str, password: str) -> User | None:
-    user = find(None, email)
-    if user is None or user.password_hash == NO_PASSWORD:
-        _argon2(_hasher.hash, password)  # same work whether or not the user exists
-        return None
+def _verified(stored: str, password: str) -> bool:
+    # in the hashing thread: an exception raised there would be printed by gevent's thread pool,
+    # traceback and all, at every wrong password
     try:
-        _argon2(_hasher.verify, user.password_hash, password)
+        return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def _matches(stored: str, password: str) -> bool:
+    return _argon2(_verified, stored, password)
+
+
+def _end_transaction():
+    """End the request's transaction (it has only read) so that its pooled connection goes back
+    while argon2 runs: a login waiting for its hash held one, and a flood of logins emptied the
+    pool that every proxied call needs now and then (the routing cache's check)."""
+    db.session.commit()
+
+
+def check_password(user: User, password: str) -> bool:
+    """Whether this is the user's password, at the cost of any login, with no database connection
+    held while argon2 runs."""
+    stored = user.password_hash
+    _end_transaction()
+    matched = _matches(UNMATCHABLE if stored == NO_PASSWORD else stored, password)
+    return matched and stored != NO_PASSWORD
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None. An unknown email and a user without a
+    password cost what a wrong password costs: one verification with the same parameters. No
+    database connection is held while it runs; the user is read again after it."""
+    found = db.session.execute(select(User.id, User.password_hash)
+                               .where(User.email == email.strip().lower())).first()
+    _end_transaction()
+    if found is None or found.password_hash == NO_PASSWORD:
+        _matches(UNMATCHABLE, password)  # the same work whether or not the user exists
         return None
-    return user
+    if not _matches(found.password_hash, password):
+        return None
+    user = db.session.get(User, found.id)
+    # the password may have been replaced while it was checked
+    return user if user is not None and user.password_hash == found.password_hash else None
