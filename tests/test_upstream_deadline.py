@@ -10,7 +10,7 @@ from tests.conftest import bearer
 from tests.raw_upstream import RawUpstream
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
-DRIP_FOR = 3.0  # the upstream gives up after this long, so a failing test still ends
+DRIP_FOR = 6.0  # the upstream gives up after this long, so a failing test still ends
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_dripping_body_ends_at_the_models_timeout(client, seed, raw):
     _, key = seed.team_with_model(upstream.url, timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key)
     assert_timeout(response)
-    assert 0.25 < elapsed < 1.2
+    assert 0.25 < elapsed < DRIP_FOR / 2  # a loaded machine may add a second or two
 
 
 def test_a_dripping_head_ends_at_the_models_timeout(client, seed, raw):
@@ -69,7 +69,7 @@ def test_a_dripping_head_ends_at_the_models_timeout(client, seed, raw):
     _, key = seed.team_with_model(upstream.url, timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key)
     assert_timeout(response)
-    assert elapsed < 1.5
+    assert elapsed < DRIP_FOR / 2
 
 
 def test_the_head_of_a_stream_must_arrive_within_the_stream_timeout(client, seed, raw):
@@ -77,7 +77,7 @@ def test_the_head_of_a_stream_must_arrive_within_the_stream_timeout(client, seed
     _, key = seed.team_with_model(upstream.url, stream_timeout=0.3, max_retries=0)
     response, elapsed = timed_call(client, key, stream=True)
     assert_timeout(response)
-    assert elapsed < 1.5
+    assert elapsed < DRIP_FOR / 2
 
 
 def sse(count: int, every: float, then_stall: float = 0.0):
@@ -117,4 +117,4 @@ def test_a_stream_that_stalls_longer_than_its_idle_timeout_ends_with_a_timeout_e
     events = [e for e in response.data.split(b"\n\n") if e]
     assert response.status_code == 200
     assert json.loads(events[-1][len(b"data: "):])["error"]["type"] == "timeout"
-    assert elapsed < 1.5
+    assert elapsed < DRIP_FOR / 2
