@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from tests.fake_upstream import FakeUpstream
+from tests.raw_upstream import RawUpstream
 from tests.serving import Serving
 from webapp import create_app
 from webapp.crypto import new_encryption_key
@@ -131,6 +132,19 @@ def upstream():
     server = FakeUpstream("a")
     yield server
     server.close()
+
+
+@pytest.fixture
+def raw():
+    """Scripted raw-socket upstreams (tests/raw_upstream.py), closed when the test ends."""
+    servers = []
+
+    def make(serve, tls=None) -> RawUpstream:
+        servers.append(RawUpstream(serve, tls=tls))
+        return servers[-1]
+    yield make
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.certificates import LOOPBACK, Authority, server_context, write_pem
-from tests.raw_upstream import RawUpstream, answer, answering
+from tests.raw_upstream import answer, answering
 from webapp.proxy.transport import (AnswerTooLarge, BrokenAnswer, Client, Limits, TLSFailed,
                                     TransportError)
 
@@ -24,17 +24,6 @@ def http():
     yield client
     client.close()
 
-
-@pytest.fixture
-def raw():
-    servers = []
-
-    def make(serve, tls=None) -> RawUpstream:
-        servers.append(RawUpstream(serve, tls=tls))
-        return servers[-1]
-    yield make
-    for server in servers:
-        server.close()
 
 
 def fetch(http: Client, url: str, path: str = "/v1/chat/completions"):

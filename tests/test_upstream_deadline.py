@@ -4,25 +4,12 @@ their idle timeout between chunks (`stream_timeout`), however long they last in 
 import json
 import time
 
-import pytest
 
 from tests.conftest import bearer
-from tests.raw_upstream import RawUpstream
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
 DRIP_FOR = 6.0  # the upstream gives up after this long, so a failing test still ends
 
-
-@pytest.fixture
-def raw():
-    servers = []
-
-    def make(serve) -> RawUpstream:
-        servers.append(RawUpstream(serve))
-        return servers[-1]
-    yield make
-    for server in servers:
-        server.close()
 
 
 def dripping(head: bytes, drip: bytes, every: float = 0.03):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import bearer
-from tests.raw_upstream import RawUpstream, answer
+from tests.raw_upstream import answer
 from webapp.proxy.transport import AnswerTooLarge, LineSplitter
 
 KIB, MIB = 1024, 1024 * 1024
@@ -26,17 +26,6 @@ PIECE = b"x" * (64 * KIB)
 def app(app, make_app):
     return make_app(**LIMITS)
 
-
-@pytest.fixture
-def raw():
-    servers = []
-
-    def make(serve) -> RawUpstream:
-        servers.append(RawUpstream(serve))
-        return servers[-1]
-    yield make
-    for server in servers:
-        server.close()
 
 
 def flood(head: bytes, total: int, frame=lambda piece: piece, tail: bytes = b""):

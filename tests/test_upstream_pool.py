@@ -5,26 +5,14 @@ import json
 import threading
 import time
 
-import pytest
 
 from tests.conftest import bearer
-from tests.raw_upstream import RawUpstream, answering, completion_answer
+from tests.raw_upstream import answering, completion_answer
 from webapp.proxy.transport import client as pool
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
 KEY_A, KEY_B = "sk-provider-team-a-secret-1234", "sk-provider-team-b-secret-5678"
 
-
-@pytest.fixture
-def raw():
-    servers = []
-
-    def make(serve) -> RawUpstream:
-        servers.append(RawUpstream(serve))
-        return servers[-1]
-    yield make
-    for server in servers:
-        server.close()
 
 
 def tagged(request, upstream) -> str:
