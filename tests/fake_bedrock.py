@@ -11,7 +11,6 @@ import json
 import re
 import struct
 import sys
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from tests.serving import Serving
 
 AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
@@ -107,7 +108,7 @@ class FakeBedrock:
         self.received: list[Received] = []
         self.replies: list[Reply] = []
         self.server = QuietServer(("127.0.0.1", 0), self._handler_class())
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        self.serving = Serving(self.server)
 
     @property
     def url(self) -> str:
@@ -117,8 +118,7 @@ class FakeBedrock:
         self.replies.extend(replies)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.stop()
 
     def refusal(self, path: str, headers: dict, body: bytes) -> tuple[str, str] | None:
         """(AWS error type, message) when the signature does not hold, else None."""

@@ -20,7 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.fake_bedrock import QuietServer
+from tests.fake_bedrock import QuietServer, Received
+from tests.serving import Serving
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 VERTEX_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/"
@@ -58,16 +59,6 @@ def answer(text="Sunny, 22 degrees.", finish="STOP") -> dict:
 
 
 @dataclass
-class Received:
-    path: str
-    headers: dict  # names lower-cased
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-
-@dataclass
 class Reply:
     status: int = 200
     body: object = None  # dict -> JSON; None -> the method's default answer
@@ -87,7 +78,7 @@ class FakeGoogle:
         self.replies: list[Reply] = []
         self.lock = threading.Lock()
         self.server = QuietServer(("127.0.0.1", 0), self._handler_class())
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        self.serving = Serving(self.server)
 
     @property
     def url(self) -> str:
@@ -100,8 +91,7 @@ class FakeGoogle:
         self.replies.extend(replies)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.stop()
 
     def grant(self, form: dict) -> tuple[int, dict]:
         """The token endpoint's answer to one grant."""
