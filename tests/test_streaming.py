@@ -127,7 +127,8 @@ class RecordedAnswer:
 
 
 class NoLog:
-    prompt_tokens = completion_tokens = None
+    def take_usage(self, counts):
+        self.usage = counts
 
     def write(self, status, error_type=None):
         self.status = status
@@ -135,7 +136,7 @@ class NoLog:
 
 def relay_seconds(provider: str, data: bytes) -> float:
     """CPU seconds the relay takes over a whole answer, the best of three."""
-    from webapp import providers
+    from webapp import operations, providers
     from webapp.providers.base import Target
     from webapp.proxy.streaming import relay
 
@@ -144,7 +145,7 @@ def relay_seconds(provider: str, data: bytes) -> float:
     best = float("inf")
     for _ in range(3):
         started = time.process_time()
-        for _ in relay(RecordedAnswer(data), target, NoLog()):
+        for _ in relay(RecordedAnswer(data), target, NoLog(), operations.CHAT):
             pass
         best = min(best, time.process_time() - started)
     return best

@@ -44,10 +44,18 @@ class APIError(Exception):
                           "param": self.param, "code": str(self.status)}}
 
     def response(self):
-        response = jsonify(self.body())
+        response = jsonify(_shaped(self))
         response.status_code = self.status
         response.headers.update(self.headers)
         return response
+
+
+def _shaped(error: APIError) -> dict:
+    """The error's body as the route's clients read it: a route may declare a shape of its own
+    (`error_body` on its view: Anthropic's on /v1/messages), else the contract's."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    shape = getattr(view, "error_body", None)
+    return shape(error) if shape is not None else error.body()
 
 
 def is_dashboard_request() -> bool:

@@ -1,4 +1,6 @@
-"""Bearer-key authentication for the JSON and proxy routes (cookies are ignored there)."""
+"""Key authentication for the JSON and proxy routes (cookies are ignored there): the key in
+`Authorization: Bearer`, or in the header Anthropic's clients (`x-api-key`) or Azure OpenAI's
+(`api-key`) send it in."""
 from flask import request
 
 from webapp.auth.principal import MASTER, Principal
@@ -15,10 +17,16 @@ def _presented_key() -> str:
             any(name in request.args for name in KEY_QUERY_PARAMETERS):
         raise APIError(401, "Keys are accepted only in the Authorization header, "
                             "never in the query string.")
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
+    header = request.headers.get("Authorization")
+    if header is None:
+        # the header Anthropic's clients send (x-api-key) and Azure OpenAI's (api-key)
+        key = request.headers.get("x-api-key") or request.headers.get("api-key") or ""
+        scheme = "bearer"
+    else:
+        scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise APIError(401, "Missing API key. Send 'Authorization: Bearer <key>'.")
+        raise APIError(401, "Missing API key. Send 'Authorization: Bearer <key>' (or the key "
+                            "in x-api-key or api-key).")
     return key.strip()
 
 

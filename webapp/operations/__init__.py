@@ -1,7 +1,7 @@
 """The operation registry: adding a proxied route is one module and one line here. Providers
 name the operations they support; naming one that is not registered fails at start-up, so an
 unknown operation cannot reach a call."""
-from webapp.operations.base import Operation
+from webapp.operations.base import USAGE_FIELDS, Operation
 from webapp.operations.chat import ChatCompletions
 from webapp.operations.embeddings import Embeddings
 
@@ -26,4 +26,4 @@ def registered() -> list[Operation]:
 
 CHAT = get("chat")
 
-__all__ = ["CHAT", "Operation", "get", "register", "registered"]
+__all__ = ["CHAT", "USAGE_FIELDS", "Operation", "get", "register", "registered"]

@@ -1,19 +1,30 @@
-"""What an operation (one kind of proxied call: chat, embeddings, ...) declares: its public
-paths, what its body must hold, the name the request log gives it, and how usage is read from its
-answer and how its stream ends. Routes, /openapi.json, the request log and limits read it."""
+"""What an operation (one kind of proxied call: chat, embeddings, messages, ...) declares: its
+public paths, what its body must hold, the name the request log gives it, how usage is read from
+its answer and its stream, how its stream ends and how its errors look.
+
+An operation a provider does not offer can still reach it through another it does: `via` names
+that one, and `to_via` / `from_via` / `from_via_stream` translate the call there and its answer
+back (Anthropic's Messages API on an OpenAI deployment goes via chat completions, say)."""
+import json
+from collections.abc import Iterable, Iterator
+
 from flask import current_app
 
 from webapp.errors import APIError
 
 DONE = b"data: [DONE]"
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cache_read_tokens",
+                "cache_creation_tokens")
 
 
 class Operation:
     name = ""  # what providers list in their `operations`
     paths: tuple[str, ...] = ()  # every public path that serves it, /v1 first
+    methods: tuple[str, ...] = ("POST",)
     summary = ""
     body_schema: dict = {}  # for /openapi.json; check() is what enforces it
     stream_end: bytes | None = DONE  # the last event of a stream, sent if the upstream did not
+    via: str | None = None  # the operation a provider without this one is called through
 
     @property
     def log_route(self) -> str:
@@ -23,19 +34,65 @@ class Operation:
     @property
     def endpoint(self) -> str:
         """The Flask endpoint and OpenAPI operation name: chat_completions, embeddings."""
-        return self.log_route.strip("/").replace("/", "_")
+        return self.log_route.strip("/").replace("/", "_").replace("<", "").replace(">", "")
 
     def check(self, body: dict):
         """Refuse a body this operation cannot take (400 naming the field); the model field is
         checked for every operation by the call path."""
 
-    def usage(self, payload: dict) -> tuple[int | None, int | None]:
-        """(prompt tokens, completion tokens) from an answer or a stream chunk in OpenAI's
-        shape."""
+    # usage -------------------------------------------------------------------------------
+
+    def usage(self, payload: dict) -> dict | None:
+        """Token counts (USAGE_FIELDS) from an answer or one stream event in this operation's
+        shape; None when it carries none. OpenAI's shape here."""
         usage = payload.get("usage") if isinstance(payload, dict) else None
         if not isinstance(usage, dict):
-            return None, None
-        return usage.get("prompt_tokens"), usage.get("completion_tokens")
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return {"prompt_tokens": usage.get("prompt_tokens"),
+                "completion_tokens": usage.get("completion_tokens"),
+                "cache_read_tokens": cached}
+
+    def stream_usage(self, block: bytes) -> dict | None:
+        """Token counts from a block of whole SSE events (only blocks that mention "usage" are
+        given); later counts in the stream update earlier ones."""
+        found = None
+        for line in block.split(b"\n"):
+            if b'"usage"' in line and line.startswith(b"data:"):
+                try:
+                    counts = self.usage(json.loads(line[5:]))
+                except (ValueError, RecursionError):
+                    continue
+                if counts:
+                    found = {**(found or {}), **{k: v for k, v in counts.items()
+                                                 if v is not None}}
+        return found
+
+    # errors ------------------------------------------------------------------------------
+
+    def error_body(self, error: APIError) -> dict:
+        """An error as this operation's clients read it: the contract's shape by default."""
+        return error.body()
+
+    def error_event(self, error: APIError) -> bytes:
+        """A failure after a stream began, as one event of this operation's stream."""
+        return b"data: " + json.dumps(self.error_body(error)).encode() + b"\n\n"
+
+    # reaching a provider through `via` ---------------------------------------------------
+
+    def to_via(self, body: dict) -> dict:
+        """The caller's body as a body of the `via` operation."""
+        raise NotImplementedError
+
+    def from_via(self, payload: dict, model: str) -> dict:
+        """The `via` operation's JSON answer in this operation's shape."""
+        raise NotImplementedError
+
+    def from_via_stream(self, blocks: Iterable[bytes], model: str) -> Iterator[bytes]:
+        """The `via` operation's SSE (blocks of whole events, its usage already read and its
+        failure already an error event) as this operation's SSE."""
+        raise NotImplementedError
 
 
 def limit(name: str) -> int:

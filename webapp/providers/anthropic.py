@@ -22,8 +22,7 @@ class AnthropicProvider(Provider):
         api_key_field(),
     )
     operations = ("chat",)
-    stream_passthrough = False
-    response_passthrough = False
+    passthrough = False
 
     def url(self, target: Target, operation: str) -> str:
         if operation != "chat":

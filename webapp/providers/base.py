@@ -4,7 +4,6 @@ and the masking of secrets are all read from these declarations."""
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True)
 class Field:
     """One `litellm_params` field a provider reads."""
@@ -65,13 +64,17 @@ class Provider:
     # the litellm_params this provider reads, beyond those every deployment has (model, timeouts)
     fields: tuple[Field, ...] = ()
     operations: tuple[str, ...] = ("chat", "embeddings")
-    # the upstream already speaks OpenAI's SSE: relay its bytes untouched
-    stream_passthrough = True
-    # the upstream's JSON answer is already OpenAI's: relay its bytes untouched
-    response_passthrough = True
+    # the upstream speaks the operations' own wire formats (OpenAI's): its answers and streams
+    # are relayed as they come; relays() may decide per operation
+    passthrough = True
     # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
     # reads its raw chunks, rather than translate_stream_line its lines
     translates_chunks = False
+
+    def relays(self, operation: str) -> bool:
+        """Whether the upstream speaks `operation`'s own wire format, so that its answer and
+        its stream are relayed as they come (only the key masked) rather than translated."""
+        return self.passthrough
 
     @property
     def secret_fields(self) -> tuple[str, ...]:

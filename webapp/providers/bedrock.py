@@ -168,8 +168,7 @@ class BedrockProvider(Provider):
     label = "AWS Bedrock"
     model_help = "The Bedrock model id, for example anthropic.claude-3-5-sonnet-20240620-v1:0."
     fields = FIELDS
-    stream_passthrough = False
-    response_passthrough = False
+    passthrough = False
     translates_chunks = True
 
     def endpoint(self, target) -> str:

@@ -39,6 +39,8 @@ class CallRecord:
     upstream_seconds: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
     stream: bool = False
     ticket: object = None
 
@@ -56,7 +58,15 @@ class CallRecord:
             public_model=self.public_model, deployment_id=self.deployment_id, status=status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
             overhead_ms=self.overhead_ms(), prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens, stream=self.stream, error_type=error_type)
+            completion_tokens=self.completion_tokens, cache_read_tokens=self.cache_read_tokens,
+            cache_creation_tokens=self.cache_creation_tokens, stream=self.stream,
+            error_type=error_type)
+
+    def take_usage(self, counts: dict | None):
+        """Token counts read from the answer or the stream (operations.USAGE_FIELDS)."""
+        for name, value in (counts or {}).items():
+            if name in operations.USAGE_FIELDS and (value is None or isinstance(value, int)):
+                setattr(self, name, value)
 
 
 def _checked_body(operation: str) -> dict:
@@ -72,7 +82,9 @@ def _checked_body(operation: str) -> dict:
     return body
 
 
-def _target(operation: str, model: str) -> Target:
+def _target(operation: str, model: str) -> tuple[Target, str]:
+    """The deployment of this call and the operation its upstream is called with: the call's
+    own, or the one it reaches the provider through (Operation.via)."""
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
         team = g.principal.team_id or "<your team id>"
@@ -87,14 +99,15 @@ def _target(operation: str, model: str) -> Target:
         # next routing change, and every new connection is checked again when it opens
         routing_cache().get(("egress", target.api_base),
                             lambda: check_api_base(target.api_base))
-    return target
-
-
-def _usage(record: CallRecord, payload: dict):
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    if isinstance(usage, dict):
-        record.prompt_tokens = usage.get("prompt_tokens")
-        record.completion_tokens = usage.get("completion_tokens")
+    offered = target.provider.operations
+    if operation in offered:
+        return target, operation
+    via = operations.get(operation).via
+    if via in offered:
+        return target, via
+    raise APIError(400, f"{model} is a {target.provider.label or target.provider.name} model, "
+                        f"which does not serve {operations.get(operation).log_route}.",
+                   param="model")
 
 
 def _send(operation: str, target: Target, body: dict, stream: bool,
@@ -119,15 +132,18 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
 
 def handle(operation: str) -> Response:
     record = CallRecord(operation, g.principal, writer())
+    own = operations.get(operation)
     try:
         body = _checked_body(operation)
         record.public_model = body["model"]
         arrival = hops.arrival()
-        target = _target(operation, body["model"])
+        target, wire = _target(operation, body["model"])
         record.deployment_id = target.deployment_id
         record.ticket = limits.admit(g.principal, body)
         record.stream = body.get("stream") is True
-        sent = _send(operation, target, body, record.stream, arrival)
+        if wire != operation:
+            body = own.to_via(body)
+        sent = _send(wire, target, body, record.stream, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:
@@ -136,25 +152,30 @@ def handle(operation: str) -> Response:
     headers = {"x-teamgate-model-id": target.deployment_id}
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-        return Response(relay(sent.response, target, record), status=200, headers=headers,
-                        content_type="text/event-stream")
-    return _answer(operation, target, sent, record, headers)
+        events = relay(sent.response, target, record, operations.get(wire))
+        if wire != operation:
+            events = own.from_via_stream(events, record.public_model)
+        return Response(events, status=200, headers=headers, content_type="text/event-stream")
+    return _answer(operation, wire, target, sent, record, headers)
 
 
-def _answer(operation: str, target: Target, sent: forwarding.Sent, record: CallRecord,
-            headers: dict) -> Response:
+def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
+            record: CallRecord, headers: dict) -> Response:
     """A non-streamed answer: the upstream's bytes relayed as they came (parsing them once for
     the token counts saves serialising them again), or its translation; the key masked."""
     content = sent.response.content
-    passthrough = target.provider.response_passthrough
+    passthrough = target.provider.relays(wire) and wire == operation
     secret = masking.Secret.of(target.api_key)
     try:
         # parsed even when relayed: a body that is not a JSON object is the upstream's failure
         payload = json.loads(content)
         if not isinstance(payload, dict):
             raise ValueError("not an object")
-        if not passthrough:
-            payload = target.provider.translate_response(operation, payload)
+        if not target.provider.relays(wire):
+            payload = target.provider.translate_response(wire, payload)
+        record.take_usage(operations.get(wire).usage(payload))
+        if wire != operation:
+            payload = operations.get(operation).from_via(payload, record.public_model)
     except (ValueError, RecursionError):
         record.write(502, "upstream_error")
         raise invalid_body() from None
@@ -166,7 +187,6 @@ def _answer(operation: str, target: Target, sent: forwarding.Sent, record: CallR
         content = None
         if secret is not None:
             secret.scrub_value(payload)
-    _usage(record, payload)
     response = (Response(content, mimetype="application/json") if content is not None
                 else jsonify(payload))
     response.headers.update(headers)

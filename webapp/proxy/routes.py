@@ -20,13 +20,16 @@ def _view(operation: operations.Operation):
     proxied.__name__ = operation.endpoint
     proxied.__doc__ = operation.summary
     proxied.body_schema = operation.body_schema
-    return declare(ANY_KEY)(proxied)
+    view = declare(ANY_KEY)(proxied)
+    view.error_body = operation.error_body
+    return view
 
 
 for _operation in operations.registered():
     _proxied = _view(_operation)
     for _path in _operation.paths:
-        bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied, methods=["POST"])
+        bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied,
+                        methods=list(_operation.methods))
 
 
 @bp.get("/v1/models")

@@ -7,34 +7,15 @@ went away) closes the upstream.
 
 Every step is linear in the bytes of its piece: each piece is searched once for the last event
 end in it, and what is held is joined once, when its event ends."""
-import json
 
-from webapp.errors import APIError
+from webapp.operations import Operation
 from webapp.proxy import failures, masking, transport
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
 
-DONE = b"data: [DONE]"
 # an event still incomplete after this many bytes is relayed as it comes, less what could be
 # the start of the key: for so long an event, only the key's own bytes are looked for
 EVENT_LIMIT = 1024 * 1024
-
-
-def _error_event(error: APIError) -> bytes:
-    return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
-
-
-def _usage_from(block: bytes, record):
-    """Token counts from the event carrying `usage` (sent when the client asks for it)."""
-    for line in block.split(b"\n"):
-        if b'"usage"' in line and line.startswith(b"data:"):
-            try:
-                usage = json.loads(line[5:]).get("usage")
-            except (ValueError, AttributeError, RecursionError):
-                continue
-            if isinstance(usage, dict):
-                record.prompt_tokens = usage.get("prompt_tokens")
-                record.completion_tokens = usage.get("completion_tokens")
 
 
 def _last_event_end(tail: bytes, piece: bytes) -> int:
@@ -87,11 +68,13 @@ def _reframed(response: transport.Answer, target: Target, secret, outcome: Strea
         yield masking.events(secret, event)
 
 
-def relay(response: transport.Answer, target: Target, record):
+def relay(response: transport.Answer, target: Target, record, operation: Operation):
+    """The upstream's stream for `operation` (the one it was called with), its usage read on
+    the way and the call logged when it ends."""
     status, error_type, last = 200, None, b""
     secret = masking.Secret.of(target.api_key)
     outcome = StreamOutcome()
-    if target.provider.stream_passthrough:
+    if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret)
     elif target.provider.translates_chunks:
         blocks = _reframed(response, target, secret, outcome)
@@ -100,23 +83,24 @@ def relay(response: transport.Answer, target: Target, record):
     try:
         for block in blocks:
             if b'"usage"' in block:
-                _usage_from(block, record)
+                record.take_usage(operation.stream_usage(block))
             last = block
             yield block
         if outcome.error is not None:  # the translation ended the stream with an error event
             status, error_type = outcome.error.status, outcome.error.error_type
-        elif DONE not in last[-64:]:
-            yield DONE + b"\n\n"
+        elif operation.stream_end and operation.stream_end not in last[-64:]:
+            yield operation.stream_end + b"\n\n"
     except transport.TransportError as exc:
         error = failures.from_exception(exc)
         status, error_type = error.status, error.error_type
-        yield _error_event(error)
+        yield operation.error_event(error)
     except GeneratorExit:
         status, error_type = 499, "client_closed"
         raise
     finally:
         response.close()
         if outcome.prompt_tokens is not None:
-            record.prompt_tokens, record.completion_tokens = (outcome.prompt_tokens,
-                                                              outcome.completion_tokens)
+            record.take_usage({"prompt_tokens": outcome.prompt_tokens,
+                               "completion_tokens": outcome.completion_tokens,
+                               "cache_read_tokens": outcome.cached_tokens})
         record.write(status, error_type)
