@@ -48,5 +48,5 @@ def init_app(app):
     app.after_request(security_headers)
 
 
-from webapp.dashboard import (admin, aliases, audit, credentials, home, keys,  # noqa: E402,F401
-                              members, models, playground, usage)
+from webapp.dashboard import (admin, aliases, audit, credentials, deployments,  # noqa: E402,F401
+                              home, keys, members, playground, usage)

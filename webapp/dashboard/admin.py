@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, Length
 from webapp.dashboard import bp
 from webapp.auth.dashboard_access import SITE_ADMIN, access
 from webapp.dashboard.members import ROLES
-from webapp.dashboard.models import model_form, model_rows, save
+from webapp.dashboard.deployments import model_form, model_rows, save
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, Team, User

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from webapp.auth.principal import Principal
 from webapp.dashboard import bp
 from webapp.auth.dashboard_access import TEAM_MEMBER, access
-from webapp.dashboard.models import model_rows
+from webapp.dashboard.deployments import model_rows
 from webapp.extensions import db
 from webapp.models import Deployment, VirtualKey
 from webapp.services import deployments, resolver, teams, usage
