@@ -28,6 +28,7 @@ class Reply:
     delay: float = 0.0  # before the status line
     drop_after: int | None = None  # close the connection after this many chunks
     content_length: int | None = None  # lie about the length (truncated bodies)
+    raw_events: bool = False  # chunks are whole SSE events (bytes) written as they are
 
 
 def completion(content="Sunny, 22 degrees.", model="gpt-4o", prompt_tokens=12,
@@ -129,8 +130,8 @@ class FakeUpstream:
                     handler.close_connection = True
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
-                data = b"data: " + (item if isinstance(item, bytes)
-                                    else json.dumps(item).encode()) + b"\n\n"
+                data = item if reply.raw_events else b"data: " + (
+                    item if isinstance(item, bytes) else json.dumps(item).encode()) + b"\n\n"
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 handler.wfile.flush()
                 if reply.chunk_delay:

@@ -4,6 +4,7 @@ unknown operation cannot reach a call."""
 from webapp.operations.base import USAGE_FIELDS, Operation
 from webapp.operations.chat import ChatCompletions
 from webapp.operations.embeddings import Embeddings
+from webapp.operations.messages import CountTokens, Messages
 
 _OPERATIONS: dict[str, Operation] = {}
 
@@ -14,6 +15,8 @@ def register(operation: Operation):
 
 register(ChatCompletions())
 register(Embeddings())
+register(Messages())
+register(CountTokens())
 
 
 def get(name: str) -> Operation:

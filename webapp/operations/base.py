@@ -25,6 +25,7 @@ class Operation:
     body_schema: dict = {}  # for /openapi.json; check() is what enforces it
     stream_end: bytes | None = DONE  # the last event of a stream, sent if the upstream did not
     via: str | None = None  # the operation a provider without this one is called through
+    forwarded_headers: tuple[str, ...] = ()  # the caller's headers its upstream receives too
 
     @property
     def log_route(self) -> str:

@@ -2,7 +2,6 @@
 import json
 import time
 
-from webapp.errors import APIError
 from webapp.providers.base import Field, PreparedCall, Provider, Target, api_key_field
 
 API_VERSION = "2023-06-01"
@@ -21,13 +20,16 @@ class AnthropicProvider(Provider):
               kind="url"),
         api_key_field(),
     )
-    operations = ("chat",)
-    passthrough = False
+    # chat is translated; the Messages API routes are Anthropic's own, relayed as they are
+    operations = ("chat", "messages", "count_tokens")
+    PATHS = {"chat": "/v1/messages", "messages": "/v1/messages",
+             "count_tokens": "/v1/messages/count_tokens"}
+
+    def relays(self, operation: str) -> bool:
+        return operation != "chat"
 
     def url(self, target: Target, operation: str) -> str:
-        if operation != "chat":
-            raise APIError(400, "Anthropic models support chat completions only.", param="model")
-        return self.base(target) + "/v1/messages"
+        return self.base(target) + self.PATHS[operation]
 
     def auth_headers(self, target: Target) -> dict:
         headers = {"anthropic-version": API_VERSION}
@@ -36,6 +38,8 @@ class AnthropicProvider(Provider):
         return headers
 
     def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
+        if self.relays(operation):
+            return super().prepare(target, operation, body)
         system = [m.get("content") for m in body.get("messages", []) if m.get("role") == "system"]
         messages = [m for m in body.get("messages", []) if m.get("role") != "system"]
         payload = {"model": target.upstream_model, "messages": messages,

@@ -5,7 +5,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from flask import Response, g, jsonify
+from flask import Response, g, jsonify, request
 
 from webapp import operations, providers
 from webapp.errors import APIError
@@ -114,6 +114,10 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
           arrival: tuple[str, list[str]]) -> forwarding.Sent:
     own, earlier = arrival
     call = target.provider.prepare(target, operation, body)
+    for name in operations.get(operation).forwarded_headers:
+        value = request.headers.get(name)
+        if value:
+            call.headers[name] = value
     call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
     if earlier:  # the Teamgate before this one retries; retrying here too would multiply
         target = dataclasses.replace(target, max_retries=0)
