@@ -123,6 +123,14 @@ def attacks(t: dict) -> dict:
         "proxy.embeddings": [("POST", p, {"model": name, "input": "hi"})
                              for p in ("/v1/embeddings", "/embeddings")
                              for name in ("alpha-model", model_a["model_name"])],
+        "proxy.v1_messages": [
+            ("POST", p, {"model": name, "max_tokens": 5, "messages": chat["messages"]})
+            for p in ("/v1/messages", "/anthropic/v1/messages")
+            for name in ("alpha-model", model_a["model_name"], model_a["model_id"])],
+        "proxy.v1_messages_count_tokens": [
+            ("POST", p, {"model": name, "messages": chat["messages"]})
+            for p in ("/v1/messages/count_tokens", "/anthropic/v1/messages/count_tokens")
+            for name in ("alpha-model", model_a["model_name"])],
     }
 
 

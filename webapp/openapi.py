@@ -31,7 +31,8 @@ def _operation(view, method: str) -> dict:
         "operationId": f"{name}_{method}",
         "summary": (view.__doc__ or name.replace("_", " ")).strip().splitlines()[0],
         "responses": {"200": {"description": "Success", "content": _json(SUCCESS)},
-                      "default": {"description": "Error", "content": _json(ERROR)}},
+                      "default": {"description": "Error", "content": _json(
+                          getattr(view, "error_schema", None) or ERROR)}},
     }
     if view.access != PUBLIC:
         operation["security"] = [{"bearer": []}]

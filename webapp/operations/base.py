@@ -72,6 +72,8 @@ class Operation:
 
     # errors ------------------------------------------------------------------------------
 
+    error_schema: dict | None = None  # for /openapi.json when error_body is not the contract's
+
     def error_body(self, error: APIError) -> dict:
         """An error as this operation's clients read it: the contract's shape by default."""
         return error.body()

@@ -38,6 +38,10 @@ class AnthropicShaped(Operation):
     """What both Messages routes share: Anthropic's errors and headers."""
     forwarded_headers = ANTHROPIC_HEADERS
     stream_end = None  # Anthropic's stream ends with message_stop, which the upstream sends
+    error_schema = {"type": "object", "required": ["type", "error"], "properties": {
+        "type": {"const": "error"}, "error": {
+            "type": "object", "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}}
 
     def error_body(self, error: APIError) -> dict:
         return anthropic_error(error.status, error.message)

@@ -22,6 +22,7 @@ def _view(operation: operations.Operation):
     proxied.body_schema = operation.body_schema
     view = declare(ANY_KEY)(proxied)
     view.error_body = operation.error_body
+    view.error_schema = operation.error_schema
     return view
 
 
