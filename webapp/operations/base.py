@@ -20,7 +20,6 @@ USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "cache_read_tokens",
 class Operation:
     name = ""  # what providers list in their `operations`
     paths: tuple[str, ...] = ()  # every public path that serves it, /v1 first
-    methods: tuple[str, ...] = ("POST",)
     summary = ""
     body_schema: dict = {}  # for /openapi.json; check() is what enforces it
     stream_end: bytes | None = DONE  # the last event of a stream, sent if the upstream did not
@@ -35,7 +34,7 @@ class Operation:
     @property
     def endpoint(self) -> str:
         """The Flask endpoint and OpenAPI operation name: chat_completions, embeddings."""
-        return self.log_route.strip("/").replace("/", "_").replace("<", "").replace(">", "")
+        return self.log_route.strip("/").replace("/", "_")
 
     def check(self, body: dict):
         """Refuse a body this operation cannot take (400 naming the field); the model field is
@@ -100,6 +99,16 @@ class Operation:
 
 def limit(name: str) -> int:
     return current_app.config[name]
+
+
+def require_messages(body: dict):
+    """A non-empty list of at most MAX_MESSAGES messages, as chat and the Messages API take."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError(400, "messages must be a non-empty list.", param="messages")
+    if len(messages) > limit("MAX_MESSAGES"):
+        raise APIError(400, f"Too many messages (at most {limit('MAX_MESSAGES')}).",
+                       param="messages")
 
 
 def require(body: dict, field: str, message: str | None = None):

@@ -1,6 +1,5 @@
 """OpenAI's chat completions: POST /v1/chat/completions."""
-from webapp.errors import APIError
-from webapp.operations.base import Operation, limit
+from webapp.operations.base import Operation, require_messages
 
 
 class ChatCompletions(Operation):
@@ -15,9 +14,4 @@ class ChatCompletions(Operation):
     }
 
     def check(self, body: dict):
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise APIError(400, "messages must be a non-empty list.", param="messages")
-        if len(messages) > limit("MAX_MESSAGES"):
-            raise APIError(400, f"Too many messages (at most {limit('MAX_MESSAGES')}).",
-                           param="messages")
+        require_messages(body)

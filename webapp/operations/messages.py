@@ -10,7 +10,7 @@ import json
 from webapp.errors import APIError
 from webapp.operations import messages_chat
 from webapp.operations.messages_chat import anthropic_error
-from webapp.operations.base import Operation, limit
+from webapp.operations.base import Operation, require_messages
 
 # the caller's headers an Anthropic upstream needs as they were sent
 ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -50,12 +50,7 @@ class AnthropicShaped(Operation):
         return b"event: error\ndata: " + json.dumps(self.error_body(error)).encode() + b"\n\n"
 
     def check(self, body: dict):
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise APIError(400, "messages: must be a non-empty list.", param="messages")
-        if len(messages) > limit("MAX_MESSAGES"):
-            raise APIError(400, f"messages: at most {limit('MAX_MESSAGES')}.",
-                           param="messages")
+        require_messages(body)
 
 
 class Messages(AnthropicShaped):

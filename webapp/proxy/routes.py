@@ -29,8 +29,7 @@ def _view(operation: operations.Operation):
 for _operation in operations.registered():
     _proxied = _view(_operation)
     for _path in _operation.paths:
-        bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied,
-                        methods=list(_operation.methods))
+        bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied, methods=["POST"])
 
 
 @bp.get("/v1/models")
