@@ -3,6 +3,7 @@
 Tests program its answers with `reply(...)` and read what it received from `requests`."""
 import json
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,10 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many chunks
     content_length: int | None = None  # lie about the length (truncated bodies)
     raw_events: bool = False  # chunks are whole SSE events (bytes) written as they are
+    # after the first chunk, wait (at most 20 s) until the test sets this event; `released`
+    # then tells whether the test saw that chunk while the rest was still held back
+    hold: threading.Event | None = None
+    released: bool | None = None
 
 
 def completion(content="Sunny, 22 degrees.", model="gpt-4o", prompt_tokens=12,
@@ -134,6 +139,8 @@ class FakeUpstream:
                     item if isinstance(item, bytes) else json.dumps(item).encode()) + b"\n\n"
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 handler.wfile.flush()
+                if reply.hold is not None and index == 0:
+                    reply.released = reply.hold.wait(20)
                 if reply.chunk_delay:
                     time.sleep(reply.chunk_delay)
             handler.wfile.write(b"0\r\n\r\n")

@@ -197,6 +197,4 @@ def test_the_check_is_cheap(make_app, seed, upstream):
         event.remove(db.engine, "before_cursor_execute", listener)
     # spend is read at most once per BUDGET_CHECK_INTERVAL, not per call
     assert len([s for s in statements if "spend" in s]) <= 2 * (per_check * 2000 + 1)
-    print(f"budget check: {per_check * 1e6:.1f} µs")
-    # about 40 µs on a shared machine (four subjects); a table read per call would be ~1 ms
-    assert per_check < 200e-6, f"{per_check * 1e6:.1f} µs per check"
+    # its cost per call is measured in bench/ (about 40 µs here with four subjects)
