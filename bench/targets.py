@@ -158,6 +158,7 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
     subprocess.run([flask, "--app", "wsgi", "create-user", DASHBOARD_USER[0], "--password",
                     DASHBOARD_USER[1], "--team", team_ids[1], "--role", "admin"],
                    cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+    target.extra["team_ids"] = team_ids  # bench-a (the measured caller's), bench-b
     target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
     target.dashboard_cookie = dashboard_login(base)
     return target
