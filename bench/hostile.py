@@ -1,13 +1,13 @@
 """Another team's proxied call and the health probe while one team's upstream misbehaves:
 HOSTILE callers (8) call, again and again, models of one team whose upstream answers with a
-600 MiB body, a 48 MiB header, a 48 MiB event stream without a newline, or one byte a second
-(the model's timeout is 5 s). Teamgate runs as `make run` serves it (gunicorn, SQLite,
+600 MiB body, a 48 MiB header, a 48 MiB event stream without a newline, 48 MiB of well-formed
+events as fast as loopback carries them, or one byte a second (the model's timeout is 5 s). Teamgate runs as `make run` serves it (gunicorn, SQLite,
 loopback); the hostile upstream and the hostile callers run in processes of their own, so their
 event loops never delay the probes. Rounds; medians of the rounds. The gateway's memory (RSS of
 all its processes) is sampled meanwhile.
 
 Usage: cd bench && TEAMGATE_PYTHON=../.venv/bin/python .venv-tools/bin/python hostile.py
-       [--rounds 3] [--seconds 8] [--callers 8]
+       [--rounds 3] [--seconds 8] [--callers 8] [--modes huge_body,huge_head,no_newlines,event_flood,drip]
 The parts alone: hostile.py upstream PORT | hostile.py callers --base URL --key K --seconds S
 """
 import argparse
@@ -30,7 +30,7 @@ from login_flood import medians, probes, warm_up
 from run import machine
 from targets import BENCH, free_port, post, start_teamgate, start_upstream, wait_http
 
-MODES = ("huge_body", "huge_head", "no_newlines", "drip")
+MODES = ("huge_body", "huge_head", "no_newlines", "event_flood", "drip")
 MIB = 1 << 20
 
 
@@ -56,6 +56,16 @@ async def hostile_answer(mode: str, writer: asyncio.StreamWriter):
         for _ in range(48 * 16):
             writer.write(chunk)
             await writer.drain()
+    elif mode == "event_flood":  # well-formed events, 48 MiB of them, as fast as loopback goes
+        event = b"data: " + json.dumps({"choices": [{"index": 0, "delta": {
+            "content": "z" * 4000}}]}).encode() + b"\n\n"
+        chunk = b"%x\r\n%s\r\n" % (len(event) * 16, event * 16)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        for _ in range(48 * MIB // (len(event) * 16)):
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(b"d\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
     else:  # drip
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                      b"content-length: 1000\r\n\r\n")
@@ -94,7 +104,7 @@ async def serve_hostile(port: int):
 
 async def callers(args) -> dict:
     """CALLERS callers, each cycling through the hostile models until the deadline."""
-    answers = Counter()
+    answers, modes = Counter(), args.modes.split(",")
     deadline = time.monotonic() + args.seconds
     headers = {"Authorization": f"Bearer {args.key}", "Content-Type": "application/json"}
 
@@ -102,9 +112,9 @@ async def callers(args) -> dict:
         turn = number
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             while time.monotonic() < deadline:
-                mode = MODES[turn % len(MODES)]
+                mode = modes[turn % len(modes)]
                 turn += 1
-                body = chat_body(f"hostile-{mode}", mode == "no_newlines")
+                body = chat_body(f"hostile-{mode}", mode in ("no_newlines", "event_flood"))
                 try:
                     async with session.post(args.base + "/v1/chat/completions", data=body,
                                             headers=headers) as response:
@@ -159,7 +169,8 @@ class Memory:
 def attacked(target, args) -> dict:
     base = target.url.split("/v1/")[0]
     command = [sys.executable, __file__, "callers", "--base", base, "--key", target.key,
-               "--seconds", str(args.seconds + 1), "--callers", str(args.callers)]
+               "--seconds", str(args.seconds + 1), "--callers", str(args.callers),
+               "--modes", args.modes]
     with Memory(target) as memory:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         time.sleep(1.0)  # every caller has a hostile call in flight
@@ -214,6 +225,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--callers", type=int, default=8)
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="which misbehaviours the callers cycle through")
     parser.add_argument("--base")
     parser.add_argument("--key")
     args = parser.parse_args()

@@ -30,25 +30,30 @@ def _last_event_end(tail: bytes, piece: bytes) -> int:
     return max(end - len(tail), 0)
 
 
-def _blocks(chunks, secret: masking.Secret | None):
-    """An OpenAI-compatible upstream's stream in blocks of whole events, the key masked."""
+def _blocks(chunks, secret: masking.Secret | None, limit: int):
+    """An OpenAI-compatible upstream's stream in blocks of whole events, the key masked. An
+    event may not grow past `limit` bytes (the event-stream line limit)."""
     held, size, tail = [], 0, b""  # an event begun, its size so far, its last two bytes
+    relayed = 0  # what of the event begun was relayed already (a long event goes as it comes)
     for piece in chunks:
         # most pieces end where an event ends: an upstream writes each event whole
         cut = len(piece) if piece.endswith(b"\n\n") else _last_event_end(tail, piece)
         if cut:
             block = b"".join((*held, piece[:cut])) if held else piece[:cut]
             held, size = ([piece[cut:]], len(piece) - cut) if cut < len(piece) else ([], 0)
-            tail = held[0][-2:] if held else b""
+            tail, relayed = (held[0][-2:] if held else b""), 0
             yield masking.events(secret, block)
             continue
         held.append(piece)
         size += len(piece)
         tail = (tail + piece)[-2:]
+        if relayed + size > limit:
+            raise transport.AnswerTooLarge("line", limit)
         if size >= EVENT_LIMIT:
             data = b"".join(held)
             cut = len(data) - masking.held_back(secret, data)
             held, size = [data[cut:]], len(data) - cut
+            relayed += cut
             yield secret.scrub(data[:cut]) if secret else data[:cut]
     rest = b"".join(held).rstrip(b"\r\n")
     if rest:  # the upstream ended inside an event: end it, so that a client reads it
@@ -75,7 +80,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     secret = masking.Secret.of(target.api_key)
     outcome = StreamOutcome()
     if target.provider.relays(operation.name):
-        blocks = _blocks(response.chunks(), secret)
+        blocks = _blocks(response.chunks(), secret, response.line_limit)
     elif target.provider.translates_chunks:
         blocks = _reframed(response, target, secret, outcome)
     else:
@@ -93,6 +98,8 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     except transport.TransportError as exc:
         error = failures.from_exception(exc)
         status, error_type = error.status, error.error_type
+        if last and not last.endswith(b"\n\n"):  # cut inside an event: end it first
+            yield b"\n\n"
         yield operation.error_event(error)
     except GeneratorExit:
         status, error_type = 499, "client_closed"
