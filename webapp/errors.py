@@ -6,6 +6,7 @@ from flask import current_app, jsonify, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webapp.auth.dashboard_paths import is_dashboard_request
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ def _shaped(error: APIError) -> dict:
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     shape = getattr(view, "error_body", None)
     return shape(error) if shape is not None else error.body()
-
-
-def is_dashboard_request() -> bool:
-    return request.path.startswith("/ui") or request.path == "/"
 
 
 HTTP_MESSAGES = {
