@@ -122,6 +122,9 @@ def test_only_the_dashboard_prefix_is_the_dashboard(app, world, as_user):
     logged_in = as_user("member")
     lookalike = logged_in.get("/uix/models")
     assert lookalike.status_code == 404 and lookalike.is_json
+    # the message points at a reference that exists
+    assert "GET /openapi.json" in lookalike.json["error"]["message"]
+    assert logged_in.get("/openapi.json").status_code == 200
     assert "Content-Security-Policy" not in lookalike.headers
     page = logged_in.get("/ui/no-such-page")
     assert page.status_code == 404 and not page.is_json

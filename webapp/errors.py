@@ -60,7 +60,7 @@ def _shaped(error: APIError) -> dict:
 
 
 HTTP_MESSAGES = {
-    404: "No route {method} {path}. See the API reference in the README.",
+    404: "No route {method} {path}. GET /openapi.json lists every route.",
     405: "Method {method} is not allowed on {path}.",
     413: "Request body too large: Teamgate takes at most {limit} MiB (TEAMGATE_MAX_BODY_MB).",
     415: "Send the body as JSON with Content-Type: application/json.",
