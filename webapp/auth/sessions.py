@@ -15,6 +15,7 @@ from sqlalchemy import case, create_engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
+from webapp.auth.dashboard_paths import is_dashboard_path
 from webapp.auth.principal import Principal
 from webapp.blocking import Admission, NativeThreads
 from webapp.crypto import hash_key
@@ -53,7 +54,7 @@ class DashboardSessions(SecureCookieSessionInterface):
     every call, and their answers do not vary by cookie."""
 
     def open_session(self, app, request):
-        if not request.path.startswith("/ui"):
+        if not is_dashboard_path(request.path):
             return None
         return super().open_session(app, request)
 
