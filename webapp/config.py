@@ -73,7 +73,7 @@ ENVIRONMENT = {
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
-    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: int(float(text) * 1024 * 1024)),
+    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: _mebibytes(text)),
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
@@ -134,3 +134,12 @@ def _whole(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(text)
     return int(text)
+
+
+def _mebibytes(text: str) -> int:
+    """A size in MiB (12, 0.5) as bytes, above zero, or ValueError: a limit of 0 would refuse
+    every body, and `inf` would be no limit at all."""
+    size = float(text)
+    if not (0 < size < 1024 * 1024):
+        raise ValueError(text)
+    return max(int(size * 1024 * 1024), 1)

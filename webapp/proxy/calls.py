@@ -10,7 +10,7 @@ from flask import Response, g, jsonify, request
 from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, hops, masking
+from webapp.proxy import forwarding, hops, masking, upstream_headers
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
@@ -119,7 +119,9 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
         if value:
             call.headers[name] = value
     call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
-    if earlier:  # the Teamgate before this one retries; retrying here too would multiply
+    if earlier or forwarding.caller_retrying(request.headers):
+        # the Teamgate before this one, or the caller's SDK, retries: retrying here too would
+        # multiply the upstream calls
         target = dataclasses.replace(target, max_retries=0)
     # no transaction or connection held across the upstream call; a cache hit never made
     # a session, and asking the scoped session would make one
@@ -152,8 +154,11 @@ def handle(operation: str) -> Response:
     except APIError as error:
         if record.public_model is not None:
             record.write(error.status, error.error_type)
+            error.headers = {upstream_headers.REQUEST_ID: record.request_id, **error.headers}
         raise
-    headers = {"x-teamgate-model-id": target.deployment_id}
+    headers = upstream_headers.for_caller(sent.response.headers, record.request_id,
+                                          target.api_key)
+    headers["x-teamgate-model-id"] = target.deployment_id
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         events = relay(sent.response, target, record, operations.get(wire))
@@ -182,7 +187,9 @@ def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
             payload = operations.get(operation).from_via(payload, record.public_model)
     except (ValueError, RecursionError):
         record.write(502, "upstream_error")
-        raise invalid_body() from None
+        error = invalid_body()
+        error.headers.update(headers)
+        raise error from None
     finally:
         sent.response.close()
     if passthrough:
