@@ -17,6 +17,7 @@ class Received:
     path: str
     headers: dict
     body: dict | None
+    raw: bytes = b""  # the body as it came (a multipart upload, say)
 
 
 @dataclass
@@ -30,10 +31,7 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many chunks
     content_length: int | None = None  # lie about the length (truncated bodies)
     raw_events: bool = False  # chunks are whole SSE events (bytes) written as they are
-    # after the first chunk, wait (at most 20 s) until the test sets this event; `released`
-    # then tells whether the test saw that chunk while the rest was still held back
-    hold: threading.Event | None = None
-    released: bool | None = None
+    gate: object = None  # a threading.Event awaited before each chunk after the first
 
 
 def completion(content="Sunny, 22 degrees.", model="gpt-4o", prompt_tokens=12,
@@ -93,7 +91,8 @@ class FakeUpstream:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                upstream.received.append(Received("POST", self.path, dict(self.headers), body))
+                upstream.received.append(Received("POST", self.path, dict(self.headers), body,
+                                                  raw))
                 upstream._serve(self, upstream._next(), body)
 
             do_GET = do_POST
@@ -124,10 +123,11 @@ class FakeUpstream:
 
     def _stream(self, handler, reply: Reply):
         handler.send_response(reply.status)
-        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Type", reply.headers.get("Content-Type", "text/event-stream"))
         handler.send_header("Transfer-Encoding", "chunked")
         for name, value in reply.headers.items():
-            handler.send_header(name, value)
+            if name != "Content-Type":
+                handler.send_header(name, value)
         handler.end_headers()
         try:
             for index, item in enumerate(reply.chunks):
@@ -135,12 +135,12 @@ class FakeUpstream:
                     handler.close_connection = True
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if index and reply.gate is not None and not reply.gate.wait(20):
+                    raise AssertionError("the test never opened the gate")
                 data = item if reply.raw_events else b"data: " + (
                     item if isinstance(item, bytes) else json.dumps(item).encode()) + b"\n\n"
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 handler.wfile.flush()
-                if reply.hold is not None and index == 0:
-                    reply.released = reply.hold.wait(20)
                 if reply.chunk_delay:
                     time.sleep(reply.chunk_delay)
             handler.wfile.write(b"0\r\n\r\n")

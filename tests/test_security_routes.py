@@ -1,5 +1,6 @@
 """Deny by default: every route declares who may call it, the declaration is enforced, and team B's
 keys can neither read nor change team A's teams, keys and models, nor see them in listings."""
+import io
 import json
 
 import pytest
@@ -127,11 +128,49 @@ def attacks(t: dict) -> dict:
             ("POST", p, {"model": name, "max_tokens": 5, "messages": chat["messages"]})
             for p in ("/v1/messages", "/anthropic/v1/messages")
             for name in ("alpha-model", model_a["model_name"], model_a["model_id"])],
+        **surface_attacks(model_a),
         "proxy.v1_messages_count_tokens": [
             ("POST", p, {"model": name, "messages": chat["messages"]})
             for p in ("/v1/messages/count_tokens", "/anthropic/v1/messages/count_tokens")
             for name in ("alpha-model", model_a["model_name"])],
     }
+
+
+def surface_attacks(model_a: dict) -> dict:
+    """The completions, images, audio and moderation routes, their Azure-style forms and the
+    model lookup, aimed at team A's model by its public name, internal name and id."""
+    names = ("alpha-model", model_a["model_name"], model_a["model_id"])
+    bodies = {"completions": {"prompt": "hi"}, "images_generations": {"prompt": "a cat"},
+              "audio_speech": {"input": "hi", "voice": "alloy"}, "moderations": {"input": "hi"},
+              "audio_transcriptions": {"file": UPLOAD},
+              "chat_completions": {"messages": [{"role": "user", "content": "hi"}]},
+              "embeddings": {"input": "hi"}}
+    table = {}
+    for endpoint, body in bodies.items():
+        path = endpoint.replace("_", "/")
+        if endpoint not in ("chat_completions", "embeddings"):
+            table[f"proxy.{endpoint}"] = [
+                ("POST", p, {"model": name, **body}) for p in (f"/v1/{path}", f"/{path}")
+                for name in names]
+        if endpoint != "moderations":  # Azure OpenAI has no moderations
+            table[f"proxy.deployments_{endpoint}"] = [
+                ("POST", f"/openai/deployments/{name}/{path}?api-version=2024-10-21",
+                 {"model": "beta-model", **body}) for name in names]
+    table["proxy.model_retrieve"] = [("GET", f"{p}/{name}", None) for p in ("/v1/models",
+                                                                           "/models")
+                                     for name in names]
+    return table
+
+
+UPLOAD = "<an audio file>"  # sent as a multipart file part
+
+
+def _send(client, method: str, path: str, body, key: str):
+    if body is not None and body.get("file") == UPLOAD:
+        fields = {**body, "file": (io.BytesIO(b"RIFF....WAVEfmt "), "speech.wav")}
+        return client.open(path, method=method, data=fields, headers=bearer(key),
+                           content_type="multipart/form-data")
+    return client.open(path, method=method, json=body, headers=bearer(key))
 
 
 def leaked(response, request_text: str, secrets: dict) -> list[str]:
@@ -150,9 +189,10 @@ def test_team_b_cannot_touch_team_a_through_any_route_that_takes_an_id(app, clie
     for caller, key in two_teams["callers"].items():
         for endpoint, requests_ in table.items():
             for method, path, body in requests_:
-                response = client.open(path, method=method, json=body, headers=bearer(key))
+                response = _send(client, method, path, body, key)
                 where = f"{caller}: {method} {path} {body}"
-                expected = (400,) if endpoint.startswith("proxy.") else (403, 404)
+                expected = (404,) if endpoint == "proxy.model_retrieve" else (
+                    (400,) if endpoint.startswith("proxy.") else (403, 404))
                 assert response.status_code in expected, (where, response.json)
                 assert leaked(response, path + json.dumps(body), two_teams["secrets"]) == [], \
                     where

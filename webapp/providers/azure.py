@@ -3,7 +3,9 @@ from urllib.parse import quote
 
 from webapp.providers.base import Field, Provider, Target, api_key_field
 
-PATHS = {"chat": "chat/completions", "embeddings": "embeddings"}
+PATHS = {"chat": "chat/completions", "embeddings": "embeddings", "completions": "completions",
+         "images": "images/generations", "speech": "audio/speech",
+         "transcriptions": "audio/transcriptions"}
 DEFAULT_API_VERSION = "2024-10-21"
 
 
@@ -12,6 +14,8 @@ class AzureProvider(Provider):
     label = "Azure OpenAI"
     model_help = "The Azure deployment name."
     aliases = ("azure_openai",)
+    # Azure OpenAI has no moderations endpoint (its content filters run on every call)
+    operations = tuple(PATHS)
     fields = (
         Field("api_base", "API base URL", "https://<resource>.openai.azure.com", kind="url",
               required=True),

@@ -46,6 +46,7 @@ class Target:
     # every stored litellm_param that is not a secret, and the decrypted secrets by field name
     params: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
+    mode: str | None = None  # model_info.mode: which operations the deployment serves
 
 
 @dataclass

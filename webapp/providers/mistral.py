@@ -7,6 +7,7 @@ class MistralProvider(OpenAIProvider):
     name = "mistral"
     label = "Mistral AI"
     aliases = ()
+    operations = ("chat", "embeddings")
     default_api_base = "https://api.mistral.ai/v1"
     model_help = "As Mistral names it, for example mistral-large-latest."
     fields = (

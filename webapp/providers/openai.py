@@ -1,7 +1,9 @@
 """OpenAI and every server that speaks its API (vLLM, LM Studio, ...)."""
 from webapp.providers.base import Field, Provider, Target, api_key_field
 
-PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "completions": "/completions",
+         "images": "/images/generations", "speech": "/audio/speech",
+         "transcriptions": "/audio/transcriptions", "moderations": "/moderations"}
 
 
 class OpenAIProvider(Provider):
@@ -9,6 +11,8 @@ class OpenAIProvider(Provider):
     label = "OpenAI or OpenAI-compatible"
     aliases = ("openai_compatible", "hosted_vllm", "text-completion-openai")
     default_api_base = "https://api.openai.com/v1"
+    operations = ("chat", "embeddings", "completions", "images", "speech", "transcriptions",
+                  "moderations")
     fields = (
         Field("api_base", "API base URL", "Leave blank for https://api.openai.com/v1.",
               kind="url"),

@@ -10,7 +10,7 @@ from flask import Response, g, jsonify, request
 from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, hops, masking, upstream_headers
+from webapp.proxy import forwarding, hops, masking, media, upstream_headers, uploads
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
@@ -69,8 +69,11 @@ class CallRecord:
                 setattr(self, name, value)
 
 
-def _checked_body(operation: str) -> dict:
-    body = json_body()
+def _checked_body(operation: str, path_model: str | None) -> dict:
+    own = operations.get(operation)
+    body = uploads.read(REFUSED_FIELDS) if own.multipart else json_body()
+    if path_model is not None:  # an Azure-style route: the path names the model
+        body["model"] = path_model
     refused = sorted(REFUSED_FIELDS & body.keys())
     if refused:
         raise APIError(400, f"Fields that choose the upstream or its credentials are not "
@@ -78,7 +81,7 @@ def _checked_body(operation: str) -> dict:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise APIError(400, "Missing required field: model.", param="model")
     refuse_nul(body["model"], "model")
-    operations.get(operation).check(body)
+    own.check(body)
     return body
 
 
@@ -94,6 +97,9 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
                             f"/team/info?team_id={team} to check your team's model aliases.",
                        param="model")
     target = resolution.pick()
+    own = operations.get(operation)
+    if not operations.serves(own, target.mode):
+        raise APIError(400, _mode_refusal(own, model, target.mode), param="model")
     if target.api_base:
         # a refused api_base answers with the check's own message; the result is kept until the
         # next routing change, and every new connection is checked again when it opens
@@ -110,10 +116,23 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
                    param="model")
 
 
+def _mode_refusal(own: operations.Operation, model: str, mode: str | None) -> str:
+    if own.modes:
+        return (f"{model} is not a model for {own.log_route}: that route serves models whose "
+                f"model_info.mode is {' or '.join(own.modes)}, and {model}'s is "
+                f"{mode or 'not set'}.")
+    return f"{model} is a model of mode {mode} (model_info.mode), which does not serve " \
+           f"{own.log_route}."
+
+
 def _send(operation: str, target: Target, body: dict, stream: bool,
           arrival: tuple[str, list[str]]) -> forwarding.Sent:
     own, earlier = arrival
     call = target.provider.prepare(target, operation, body)
+    if isinstance(body, uploads.Upload):  # sent on as it arrives, so it can be sent only once
+        call.headers["Content-Type"] = body.content_type
+        call.body = body.upstream(target.upstream_model)
+        target = dataclasses.replace(target, max_retries=0)
     for name in operations.get(operation).forwarded_headers:
         value = request.headers.get(name)
         if value:
@@ -136,11 +155,11 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
     return sent
 
 
-def handle(operation: str) -> Response:
+def handle(operation: str, path_model: str | None = None) -> Response:
     record = CallRecord(operation, g.principal, writer())
     own = operations.get(operation)
     try:
-        body = _checked_body(operation)
+        body = _checked_body(operation, path_model)
         record.public_model = body["model"]
         arrival = hops.arrival()
         target, wire = _target(operation, body["model"])
@@ -149,7 +168,7 @@ def handle(operation: str) -> Response:
         record.stream = body.get("stream") is True
         if wire != operation:
             body = own.to_via(body)
-        sent = _send(wire, target, body, record.stream, arrival)
+        sent = _send(wire, target, body, record.stream or own.raw_answer, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:
@@ -159,6 +178,8 @@ def handle(operation: str) -> Response:
     headers = upstream_headers.for_caller(sent.response.headers, record.request_id,
                                           target.api_key)
     headers["x-teamgate-model-id"] = target.deployment_id
+    if own.raw_answer:
+        return media.relay(sent, target, record, own, headers)
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         events = relay(sent.response, target, record, operations.get(wire))

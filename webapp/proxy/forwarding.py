@@ -75,7 +75,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     deadline = time.monotonic() + read
     # a signed call (Bedrock) brings the exact bytes it signed
     client = http_client()
-    body = call.body if isinstance(call.body, bytes) else json.dumps(call.body).encode()
+    # (or an upload passed on as it arrives: proxy/uploads.py)
+    body = json.dumps(call.body).encode() if isinstance(call.body, dict) else call.body
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
     attempt = 0

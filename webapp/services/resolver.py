@@ -81,7 +81,8 @@ def target_of(row: Deployment) -> Target:
     there."""
     secrets = _secrets_of(row, credentials.destination(row.params))
     return providers.target_for(row.params, secrets, deployment_id=row.id,
-                                public_name=row.public_name, team_id=row.team_id)
+                                public_name=row.public_name, team_id=row.team_id,
+                                mode=(row.model_info or {}).get("mode"))
 
 
 def _target_or_refusal(row: Deployment) -> Target | Refusal:

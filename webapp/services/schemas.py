@@ -49,7 +49,8 @@ MODEL_INFO = {
     "properties": {
         "team_id": IDENTIFIER,
         "id": IDENTIFIER,
-        "mode": {"enum": ["chat", "embedding", "completion"]},
+        "mode": {"enum": ["chat", "embedding", "completion", "image_generation", "audio_speech",
+                          "audio_transcription", "moderation"]},
         "base_model": NAME,
     },
 }
