@@ -46,6 +46,9 @@ class Target:
     # every stored litellm_param that is not a secret, and the decrypted secrets by field name
     params: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
+    # the model's own output limit (model_info, else the price map), for providers that need a
+    # max_tokens the caller did not give (Anthropic)
+    max_output_tokens: int | None = None
 
 
 @dataclass
