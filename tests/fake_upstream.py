@@ -3,7 +3,6 @@
 Tests program its answers with `reply(...)` and read what it received from `requests`."""
 import json
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ class Received:
     path: str
     headers: dict
     body: dict | None
-    raw: bytes = b""  # the body as it came (a multipart upload, say)
+    raw: bytes = b""  # the body's bytes as they arrived
 
 
 @dataclass
@@ -72,6 +71,11 @@ class FakeUpstream:
     def close(self):
         self.serving.stop()
 
+    def refusal(self, received: Received) -> Reply | None:
+        """The answer to a request the upstream would refuse (None: it takes it); the fakes
+        of stricter APIs check what they receive here."""
+        return None
+
     def _next(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
 
@@ -91,9 +95,9 @@ class FakeUpstream:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                upstream.received.append(Received("POST", self.path, dict(self.headers), body,
-                                                  raw))
-                upstream._serve(self, upstream._next(), body)
+                received = Received("POST", self.path, dict(self.headers), body, raw)
+                upstream.received.append(received)
+                upstream._serve(self, upstream.refusal(received) or upstream._next(), body)
 
             do_GET = do_POST
 

@@ -199,5 +199,5 @@ def test_odd_events_in_an_anthropic_stream_are_left_out_and_the_stream_ends_clea
     events = [e for e in response.text.split("\n\n") if e]
     assert response.status_code == 200
     assert [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]] == [
-        "", "", "Hi", None]
+        "Hi", None]
     assert events[-1] == "data: [DONE]"

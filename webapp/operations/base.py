@@ -59,7 +59,9 @@ class Operation:
         cached = details.get("cached_tokens") if isinstance(details, dict) else None
         return {"prompt_tokens": usage.get("prompt_tokens"),
                 "completion_tokens": usage.get("completion_tokens"),
-                "cache_read_tokens": cached}
+                "cache_read_tokens": cached,
+                # LiteLLM's name for cache writes in OpenAI's usage (Anthropic deployments)
+                "cache_creation_tokens": usage.get("cache_creation_input_tokens")}
 
     def stream_usage(self, block: bytes) -> dict | None:
         """Token counts from a block of whole SSE events (only blocks that mention "usage" are

@@ -47,6 +47,9 @@ class Target:
     params: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
     mode: str | None = None  # model_info.mode: which operations the deployment serves
+    # the model's own output limit (model_info, else the price map), for providers that need a
+    # max_tokens the caller did not give (Anthropic)
+    max_output_tokens: int | None = None
 
 
 @dataclass

@@ -16,6 +16,7 @@ class StreamOutcome:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    cache_creation_tokens: int | None = None  # prompt tokens written to a cache (Anthropic's)
     error: APIError | None = None
 
     def take_usage(self, usage: dict):

@@ -182,7 +182,9 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         return media.relay(sent, target, record, own, headers)
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-        events = relay(sent.response, target, record, operations.get(wire))
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        events = relay(sent.response, target, record, operations.get(wire), include_usage)
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
         return Response(events, status=200, headers=headers, content_type="text/event-stream")

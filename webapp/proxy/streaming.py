@@ -67,22 +67,25 @@ def _translated(response: transport.Answer, target: Target, secret):
             yield masking.events(secret, out + b"\n\n")
 
 
-def _reframed(response: transport.Answer, target: Target, secret, outcome: StreamOutcome):
+def _reframed(response: transport.Answer, target: Target, secret, outcome: StreamOutcome,
+              include_usage: bool):
     for event in target.provider.translate_stream(response.chunks(), target.upstream_model,
-                                                  outcome):
+                                                  outcome, include_usage):
         yield masking.events(secret, event)
 
 
-def relay(response: transport.Answer, target: Target, record, operation: Operation):
+def relay(response: transport.Answer, target: Target, record, operation: Operation,
+          include_usage: bool = False):
     """The upstream's stream for `operation` (the one it was called with), its usage read on
-    the way and the call logged when it ends."""
+    the way and the call logged when it ends; a translated stream ends with a usage chunk if
+    the caller asked for one (stream_options.include_usage)."""
     status, error_type, last = 200, None, b""
     secret = masking.Secret.of(target.api_key)
     outcome = StreamOutcome()
     if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret, response.line_limit)
     elif target.provider.translates_chunks:
-        blocks = _reframed(response, target, secret, outcome)
+        blocks = _reframed(response, target, secret, outcome, include_usage)
     else:
         blocks = _translated(response, target, secret)
     try:
@@ -109,5 +112,6 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
         if outcome.prompt_tokens is not None:
             record.take_usage({"prompt_tokens": outcome.prompt_tokens,
                                "completion_tokens": outcome.completion_tokens,
-                               "cache_read_tokens": outcome.cached_tokens})
+                               "cache_read_tokens": outcome.cached_tokens,
+                               "cache_creation_tokens": outcome.cache_creation_tokens})
         record.write(status, error_type)

@@ -11,7 +11,7 @@ from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
 from webapp import providers
 from webapp.providers import Target
-from webapp.services import credentials
+from webapp.services import credentials, prices
 from webapp.services.cache import routing_cache
 
 
@@ -82,7 +82,8 @@ def target_of(row: Deployment) -> Target:
     secrets = _secrets_of(row, credentials.destination(row.params))
     return providers.target_for(row.params, secrets, deployment_id=row.id,
                                 public_name=row.public_name, team_id=row.team_id,
-                                mode=(row.model_info or {}).get("mode"))
+                                mode=(row.model_info or {}).get("mode"),
+                                max_output_tokens=prices.output_limit(row.params, row.model_info))
 
 
 def _target_or_refusal(row: Deployment) -> Target | Refusal:
