@@ -1,12 +1,15 @@
 """JSON schemas of the management routes' bodies (LiteLLM's field names)."""
 from webapp import providers
+from webapp.services import dialect
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 256,
         "description": "Use 1 to 256 characters."}
 IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_.:-]+$",
               "description": "Use 1 to 128 letters, digits, '-', '_', '.' or ':'."}
 NAMES = {"type": "array", "items": NAME}
-METADATA = {"type": "object"}
+# null is read as LiteLLM reads it: unset (services/dialect.py)
+OPTIONAL_NAMES = {"type": ["array", "null"], "items": NAME}
+METADATA = {"type": ["object", "null"]}
 OPTIONAL_NUMBER = {"type": ["number", "null"], "minimum": 0}
 OPTIONAL_INTEGER = {"type": ["integer", "null"], "minimum": 0}
 
@@ -77,29 +80,42 @@ MODEL_DELETE = {
     "properties": {"id": IDENTIFIER},
 }
 
+USER_ID = {"type": "string", "minLength": 1, "maxLength": 36, "pattern": r"^[A-Za-z0-9_.@+-]+$",
+           "description": "Use 1 to 36 letters, digits, '-', '_', '.', '@' or '+'."}
+EMAIL = {"type": "string", "minLength": 3, "maxLength": 320, "pattern": "@",
+         "description": "Give an email address."}
+MEMBER_ROLE = {"enum": ["admin", "user"]}
+
 MEMBER = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"user_id": NAME, "user_email": NAME, "role": {"enum": ["admin", "user"]}},
+    "properties": {"user_id": USER_ID, "user_email": EMAIL, "role": MEMBER_ROLE},
 }
 
+# a team's own names for models: alias -> a model name the team can call
+MODEL_ALIASES = {"type": ["object", "null"], "additionalProperties": NAME,
+                 "propertyNames": {"maxLength": 256, "minLength": 1}}
+
 TEAM_FIELDS = {
-    "team_alias": NAME,
-    "models": NAMES,
+    "team_alias": {"type": ["string", "null"], "maxLength": 256},
+    "models": OPTIONAL_NAMES,
     "metadata": METADATA,
-    "blocked": {"type": "boolean"},
+    "blocked": {"type": ["boolean", "null"]},
+    "model_aliases": MODEL_ALIASES,
     **LIMITS,
 }
 
 TEAM_NEW = {
     "type": "object", "additionalProperties": False,
-    "properties": {**TEAM_FIELDS, "team_id": IDENTIFIER,
-                   "members_with_roles": {"type": "array", "items": MEMBER}},
+    "properties": {**dialect.ignored_schema("team_new"), **TEAM_FIELDS,
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]},
+                   "members_with_roles": {"type": ["array", "null"], "items": MEMBER}},
 }
 
 TEAM_UPDATE = {
     "type": "object", "required": ["team_id"], "additionalProperties": False,
-    "properties": {**TEAM_FIELDS, "team_id": IDENTIFIER},
+    "properties": {**dialect.ignored_schema("team_update"), **TEAM_FIELDS,
+                   "team_id": IDENTIFIER},
 }
 
 TEAM_DELETE = {
@@ -110,33 +126,43 @@ TEAM_DELETE = {
 TEAM_MEMBER_ADD = {
     "type": "object", "required": ["team_id", "member"], "additionalProperties": False,
     "properties": {"team_id": IDENTIFIER,
-                   "member": {"oneOf": [MEMBER, {"type": "array", "items": MEMBER}]}},
+                   "member": {"oneOf": [MEMBER, {"type": "array", "items": MEMBER}]},
+                   "max_budget_in_team": OPTIONAL_NUMBER},
 }
 
 TEAM_MEMBER_DELETE = {
     "type": "object", "required": ["team_id"], "additionalProperties": False,
-    "properties": {"team_id": IDENTIFIER, "user_id": NAME, "user_email": NAME},
+    "properties": {"team_id": IDENTIFIER, "user_id": USER_ID, "user_email": EMAIL},
+}
+
+TEAM_MEMBER_UPDATE = {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {**dialect.ignored_schema("team_member_update"),
+                   "team_id": IDENTIFIER, "user_id": USER_ID, "user_email": EMAIL,
+                   "role": MEMBER_ROLE, "max_budget_in_team": OPTIONAL_NUMBER},
 }
 
 KEY_FIELDS = {
     "key_alias": {"type": ["string", "null"], "maxLength": 256},
-    "models": NAMES,
+    "models": OPTIONAL_NAMES,
     "duration": {"type": ["string", "null"], "pattern": r"^\d+[smhd]$",
                  "description": "Use a number and a unit: 30s, 15m, 12h or 30d."},
     "metadata": METADATA,
-    "blocked": {"type": "boolean"},
+    "blocked": {"type": ["boolean", "null"]},
     "user_id": {"type": ["string", "null"], "maxLength": 256},
     **LIMITS,
 }
 
 KEY_GENERATE = {
     "type": "object", "additionalProperties": False,
-    "properties": {**KEY_FIELDS, "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
+    "properties": {**dialect.ignored_schema("key_generate"), **KEY_FIELDS,
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
 }
 
 KEY_UPDATE = {
     "type": "object", "required": ["key"], "additionalProperties": False,
-    "properties": {**KEY_FIELDS, "key": NAME},
+    "properties": {**dialect.ignored_schema("key_update"), **KEY_FIELDS, "key": NAME,
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
 }
 
 KEY_DELETE = {
