@@ -53,8 +53,10 @@ TEAM_UPDATE = {
 TEAM_NEW = {**TEAM_UPDATE, "admins": LIST, "members": LIST, "team_member_permissions": LIST,
             "rpm_limit_type": TEXT, "tpm_limit_type": TEXT}
 
-USER_UPDATE = {**REQUEST_BASE, "blocked": FLAG}
-USER_NEW = {**USER_UPDATE, "send_invite_email": FLAG, "sso_user_id": TEXT,
+USER_BASE = {**REQUEST_BASE, "blocked": FLAG}
+# on /user/new these make the user's first key; on /user/update no key is made
+USER_UPDATE = {**USER_BASE, "key_alias": TEXT, "duration": TEXT, "team_id": TEXT}
+USER_NEW = {**USER_BASE, "send_invite_email": FLAG, "sso_user_id": TEXT,
             "organizations": LIST}
 
 MEMBER_UPDATE = {"tpm_limit": INTEGER, "rpm_limit": INTEGER}

@@ -165,6 +165,44 @@ KEY_UPDATE = {
                    "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
 }
 
+USER_FIELDS = {
+    "user_email": {"oneOf": [EMAIL, {"type": "null"}]},
+    "user_alias": {"type": ["string", "null"], "maxLength": 256},
+    "user_role": {"enum": ["proxy_admin", "proxy_admin_viewer", "internal_user",
+                           "internal_user_viewer", None]},
+    "password": {"type": ["string", "null"], "minLength": 8, "maxLength": 128,
+                 "description": "Use 8 to 128 characters."},
+    "models": OPTIONAL_NAMES, "metadata": METADATA,
+    **{name: LIMITS[name] for name in ("max_budget", "budget_duration", "tpm_limit",
+                                       "rpm_limit", "max_parallel_requests")},
+}
+
+USER_TEAM = {"oneOf": [IDENTIFIER, {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {"team_id": IDENTIFIER, "max_budget_in_team": OPTIONAL_NUMBER,
+                   "user_role": MEMBER_ROLE}}]}
+
+USER_NEW = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**dialect.ignored_schema("user_new"), **USER_FIELDS,
+                   "user_id": {"oneOf": [USER_ID, {"type": "null"}]},
+                   "teams": {"type": ["array", "null"], "items": USER_TEAM},
+                   "auto_create_key": {"type": "boolean"},
+                   "key_alias": KEY_FIELDS["key_alias"], "duration": KEY_FIELDS["duration"],
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
+}
+
+USER_UPDATE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**dialect.ignored_schema("user_update"), **USER_FIELDS,
+                   "user_id": {"oneOf": [USER_ID, {"type": "null"}]}},
+}
+
+USER_DELETE = {
+    "type": "object", "required": ["user_ids"], "additionalProperties": False,
+    "properties": {"user_ids": {"type": "array", "minItems": 1, "items": USER_ID}},
+}
+
 KEY_DELETE = {
     "type": "object", "additionalProperties": False,
     "properties": {"keys": NAMES, "key_aliases": NAMES},
@@ -175,4 +213,8 @@ QUERY_PARAMETERS = {
     "team_info": {"team_id": (IDENTIFIER, True)},
     "key_info": {"key": (NAME, False)},
     "model_info": {"litellm_model_id": ({"type": "string"}, False)},
+    "user_info": {"user_id": (USER_ID, False)},
+    "user_list": {"role": ({"type": "string"}, False), "user_ids": ({"type": "string"}, False),
+                  "page": ({"type": "integer", "minimum": 1}, False),
+                  "page_size": ({"type": "integer", "minimum": 1, "maximum": 100}, False)},
 }
