@@ -65,8 +65,9 @@ def test_declarations_are_enforced_without_a_key_and_with_a_team_key(app, client
 def two_teams(client, seed, upstream, upstream_b):
     a = seed.team("Alpha Confidential Team")
     b = seed.team("Beta Team")
-    client.post("/team/member_add", headers=ADMIN, json={
+    member = client.post("/team/member_add", headers=ADMIN, json={
         "team_id": a, "member": {"user_email": "alpha-admin@example.com", "role": "admin"}})
+    user_a = member.json["members_with_roles"][0]["user_id"]
     key_a = seed.key(a, key_alias="alpha-key-alias")
     key_b = seed.key(b, key_alias="beta-key-alias")
     personal_b = seed.key(None, user_id="beta-user")
@@ -84,6 +85,7 @@ def two_teams(client, seed, upstream, upstream_b):
         "provider key": "sk-provider-team-a-secret-1234",
     }
     return {"a": a, "b": b, "key_a": key_a, "token_a": token_a, "model_a": model_a,
+            "user_a": user_a,
             "callers": {"team B key": key_b, "personal key": personal_b},
             "secrets": secrets_of_a}
 
@@ -110,6 +112,12 @@ def attacks(t: dict) -> dict:
         "api.key_delete": [("POST", "/key/delete", {"keys": [t["token_a"]]}),
                            ("POST", "/key/delete", {"key_aliases": ["alpha-key-alias"]})],
         "api.key_generate": [("POST", "/key/generate", {"team_id": a})],
+        "api.user_new": [("POST", "/user/new", {"user_email": "in@example.com", "teams": [a]})],
+        "api.user_info": [("GET", f"/user/info?user_id={t['user_a']}", None)],
+        "api.user_update": [("POST", "/user/update", {"user_id": t["user_a"],
+                                                      "user_role": "proxy_admin"})],
+        "api.user_list": [("GET", "/user/list", None)],
+        "api.user_delete": [("POST", "/user/delete", {"user_ids": [t["user_a"]]})],
         "api.model_new": [("POST", "/model/new", new_model), ("POST", "/model/add", new_model)],
         "api.model_update": [("POST", "/model/update", {
             "model_info": {"id": model_a["model_id"]}, "model_name": "owned"}),

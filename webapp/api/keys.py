@@ -5,16 +5,16 @@ from webapp.api import bp
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.services import keys, schemas, spend
-from webapp.services.validation import json_body, validate
+from webapp.services import dialect, keys, schemas, spend
 
 
 @bp.post("/key/generate")
 @declare(ANY_KEY)
 def key_generate():
-    result = keys.generate(g.principal, validate(json_body(), schemas.KEY_GENERATE))
+    body = dialect.parse(schemas.KEY_GENERATE, "key_generate")
+    result = keys.generate(g.principal, body)
     db.session.commit()
-    return jsonify(result)
+    return dialect.answer(result, "key_generate", body)
 
 
 @bp.get("/key/info")
@@ -40,15 +40,16 @@ def key_list():
 @bp.post("/key/update")
 @declare(ANY_KEY)
 def key_update():
-    result = keys.update(g.principal, validate(json_body(), schemas.KEY_UPDATE))
+    body = dialect.parse(schemas.KEY_UPDATE, "key_update")
+    result = keys.update(g.principal, body)
     db.session.commit()
-    return jsonify(result)
+    return dialect.answer(result, "key_update", body)
 
 
 @bp.post("/key/delete")
 @declare(ANY_KEY)
 def key_delete():
-    body = validate(json_body(), schemas.KEY_DELETE)
+    body = dialect.parse(schemas.KEY_DELETE, "key_delete")
     if not body.get("keys") and not body.get("key_aliases"):
         raise APIError(400, "Give keys or key_aliases to delete.", param="keys")
     rows = [keys.find(g.principal, k) for k in body.get("keys") or []]

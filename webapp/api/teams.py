@@ -5,16 +5,16 @@ from webapp.api import bp
 from webapp.auth.access import ADMIN, ANY_KEY, declare
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.services import schemas, spend, teams
-from webapp.services.validation import json_body, validate
+from webapp.services import dialect, schemas, spend, teams
 
 
 @bp.post("/team/new")
 @declare(ADMIN)
 def team_new():
-    team = teams.create(g.principal, validate(json_body(), schemas.TEAM_NEW))
+    body = dialect.parse(schemas.TEAM_NEW, "team_new")
+    team = teams.create(g.principal, body)
     db.session.commit()
-    return jsonify(teams.serialize(team))
+    return dialect.answer(teams.serialize(team), "team_new", body)
 
 
 @bp.get("/team/info")
@@ -38,15 +38,16 @@ def team_list():
 @bp.post("/team/update")
 @declare(ANY_KEY)
 def team_update():
-    team = teams.update(g.principal, validate(json_body(), schemas.TEAM_UPDATE))
+    body = dialect.parse(schemas.TEAM_UPDATE, "team_update")
+    team = teams.update(g.principal, body)
     db.session.commit()
-    return jsonify({"data": teams.serialize(team)})
+    return dialect.answer({"data": teams.serialize(team)}, "team_update", body)
 
 
 @bp.post("/team/delete")
 @declare(ADMIN)
 def team_delete():
-    body = validate(json_body(), schemas.TEAM_DELETE)
+    body = dialect.parse(schemas.TEAM_DELETE, "team_delete")
     deleted = teams.delete(g.principal, body["team_ids"])
     db.session.commit()
     return jsonify({"deleted_teams": deleted})
@@ -55,7 +56,7 @@ def team_delete():
 @bp.post("/team/member_add")
 @declare(ANY_KEY)
 def team_member_add():
-    body = validate(json_body(), schemas.TEAM_MEMBER_ADD)
+    body = dialect.parse(schemas.TEAM_MEMBER_ADD, "team_member_add")
     member = body["member"]
     team = teams.add_members(g.principal, body["team_id"],
                              member if isinstance(member, list) else [member])
@@ -66,7 +67,7 @@ def team_member_add():
 @bp.post("/team/member_delete")
 @declare(ANY_KEY)
 def team_member_delete():
-    body = validate(json_body(), schemas.TEAM_MEMBER_DELETE)
+    body = dialect.parse(schemas.TEAM_MEMBER_DELETE, "team_member_delete")
     team = teams.remove_member(g.principal, body["team_id"], body.get("user_id"),
                                body.get("user_email"))
     db.session.commit()

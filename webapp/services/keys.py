@@ -11,7 +11,7 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Membership, Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
-from webapp.services import audit, limits
+from webapp.services import audit, dialect, limits
 from webapp.services.cache import routing_cache, routing_changed
 
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -65,10 +65,13 @@ def parse_duration(duration: str | None) -> datetime | None:
 
 def serialize(row: VirtualKey) -> dict:
     return {
-        "token": row.token, "key_name": row.key_name, "key_alias": row.key_alias,
+        **(row.extra or {}),
+        "token": row.token, "token_id": row.token, "key_name": row.key_name,
+        "key_alias": row.key_alias,
         "team_id": row.team_id, "user_id": row.user_id, "models": row.models or [],
         "metadata": row.meta or {}, "blocked": row.blocked, "expires": isoformat(row.expires),
         "created_at": isoformat(row.created_at), "created_by": row.created_by,
+        "updated_at": isoformat(row.updated_at or row.created_at),
         "last_used_at": isoformat(row.last_used_at), **(row.limits or {}),
     }
 
@@ -104,7 +107,7 @@ def _check_user_id(principal, team_id: str | None, user_id: str | None):
                             "admin may give a key another user's identity.", param="user_id")
 
 
-def generate(principal, body: dict) -> dict:
+def generate(principal, body: dict, route: str = "key_generate") -> dict:
     team_id = body.get("team_id")
     # permission first: another team's id and a missing one get the same answer
     if not principal.is_admin and principal.team_role(team_id or "") != "admin":
@@ -119,7 +122,7 @@ def generate(principal, body: dict) -> dict:
         team_id=team_id, user_id=body.get("user_id"), models=body.get("models") or [],
         meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
         expires=parse_duration(body.get("duration")), created_by=principal.actor,
-        limits=limits.from_body(body),
+        limits=limits.from_body(body), extra=dialect.kept(route, body),
     )
     db.session.add(row)
     db.session.flush()
@@ -151,13 +154,15 @@ def visible(principal) -> list[VirtualKey]:
 
 def update(principal, body: dict) -> dict:
     row = find(principal, body["key"])
-    restricted = sorted(set(body) - set(SELF_SERVICE))
+    restricted = sorted(set(body) - set(SELF_SERVICE) - {"team_id"})
     if restricted and not manages(principal, row):
         raise APIError(403, f"Only the proxy admin or an admin of the key's team may change "
                             f"{', '.join(restricted)} of a key.", param=restricted[0])
     if "user_id" in body:
         _check_user_id(principal, row.team_id, body["user_id"])
     before = serialize(row)
+    if "team_id" in body and body["team_id"] != row.team_id:
+        _move(principal, row, body["team_id"])
     if "key_alias" in body:
         _check_alias_free(body["key_alias"], row.team_id, row.token)
         row.key_alias = body["key_alias"] or None
@@ -168,10 +173,22 @@ def update(principal, body: dict) -> dict:
     if "duration" in body:
         row.expires = parse_duration(body["duration"])
     row.limits = limits.merged(row.limits, body)
+    row.extra = dialect.kept("key_update", body, row.extra)
     audit.record(principal, "key.update", "key", row.key_name, row.team_id,
                  before=before, after=serialize(row))
     routing_changed()
     return serialize(row)
+
+
+def _move(principal, row: VirtualKey, team_id: str | None):
+    """Give a key to another team (or none): the proxy admin only, as in LiteLLM."""
+    if not principal.is_admin:  # 400 as before team_id was accepted here: ownership is not data
+        raise APIError(400, "A key's team_id is set by the proxy admin only; a key cannot "
+                            "move itself to another team.", param="team_id")
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    _check_alias_free(row.key_alias, team_id, row.token)
+    row.team_id = team_id
 
 
 def delete(principal, rows: list[VirtualKey]) -> list[str]:

@@ -6,7 +6,7 @@ from webapp.extensions import db
 from webapp.models import (DeletedTeam, Deployment, Membership, ProviderCredential, Team,
                            TeamModelAlias, User, VirtualKey)
 from webapp.models.base import isoformat
-from webapp.services import audit, limits, users
+from webapp.services import audit, dialect, limits, users
 from webapp.services.cache import routing_changed
 
 ROLE_FROM_LITELLM = {"admin": "admin", "user": "member"}
@@ -38,7 +38,8 @@ def members(team: Team) -> list[dict]:
 def model_table(team: Team) -> dict:
     aliases = sorted(team.aliases, key=lambda a: a.created_at)
     return {
-        "model_aliases": {a.public_name: a.internal_name for a in team.aliases},
+        "model_aliases": {**(team.model_aliases or {}),
+                          **{a.public_name: a.internal_name for a in team.aliases}},
         "created_by": aliases[0].created_by if aliases else None,
         "updated_by": max(aliases, key=lambda a: a.updated_at).updated_by if aliases else None,
     }
@@ -46,6 +47,7 @@ def model_table(team: Team) -> dict:
 
 def serialize(team: Team) -> dict:
     return {
+        **(team.extra or {}),
         "team_id": team.id, "team_alias": team.alias, "models": team.models or [],
         "members_with_roles": members(team), "metadata": team.meta or {},
         "blocked": team.blocked, **(team.limits or {}),
@@ -73,12 +75,13 @@ def create(principal, body: dict) -> Team:
         raise APIError(400, f"Team id={team_id} belonged to a deleted team; choose another id "
                             "(a team id is never reused, so that no team inherits another's "
                             "usage and audit trail).", param="team_id")
-    team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
+    team = Team(id=team_id or None, alias=body.get("team_alias"), models=body.get("models") or [],
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
-                limits=limits.from_body(body),
+                limits=limits.from_body(body), extra=dialect.kept("team_new", body),
                 created_by=principal.actor)
     db.session.add(team)
     db.session.flush()
+    merge_model_aliases(team, body.get("model_aliases") or {})
     for member in body.get("members_with_roles") or []:
         _add_member(principal, team, member)
     audit.record(principal, "team.create", "team", team.id, team.id, after=serialize(team))
@@ -92,11 +95,28 @@ def update(principal, body: dict) -> Team:
                         ("blocked", "blocked")):
         if field in body:
             setattr(team, attr, body[field])
+    merge_model_aliases(team, body.get("model_aliases") or {})
     team.limits = limits.merged(team.limits, body)
+    team.extra = dialect.kept("team_update", body, team.extra)
     audit.record(principal, "team.update", "team", team.id, team.id,
                  before=before, after=serialize(team))
     routing_changed()
     return team
+
+
+def merge_model_aliases(team: Team, given: dict):
+    """LiteLLM's model_aliases, merged into what the team has: entries sent add or replace,
+    others stay. A team model's public name is never replaced (LiteLLM replaced the whole map,
+    and with it the entries of the team's own models)."""
+    if not given:
+        return
+    own = {a.public_name for a in team.aliases}
+    taken = sorted(own & set(given))
+    if taken:
+        raise APIError(400, f"{taken[0]} is the name of one of this team's models; a model "
+                            "alias cannot replace it. Choose another alias.",
+                       param="model_aliases")
+    team.model_aliases = {**(team.model_aliases or {}), **given}
 
 
 def delete(principal, team_ids: list[str]) -> list[str]:

@@ -61,13 +61,14 @@ def find_or_create(principal, user_id: str | None, email: str | None) -> User:
     return create(principal, email, password=None)
 
 
-def create(principal, email: str, password: str | None, is_admin: bool = False) -> User:
+def create(principal, email: str, password: str | None, is_admin: bool = False,
+           user_id: str | None = None) -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise APIError(400, "Give a valid email address.", param="email")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise APIError(400, f"A user with email {email} already exists.", param="email")
-    user = User(id=new_id(), email=email, is_admin=is_admin,
+    user = User(id=user_id or new_id(), email=email, is_admin=is_admin,
                 password_hash=_argon2(_hasher.hash, password) if password else NO_PASSWORD)
     db.session.add(user)
     db.session.flush()
