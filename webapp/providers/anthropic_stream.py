@@ -10,7 +10,7 @@ import json
 from webapp.errors import APIError
 from webapp.providers import anthropic_chat as chat
 from webapp.providers import openai_shape as shape
-from webapp.providers.vertex import EventTooLarge, SSEEvents
+from webapp.providers import sse
 
 # Anthropic's error types as the HTTP statuses it gives them (docs: API errors)
 ERROR_STATUSES = {"invalid_request_error": 400, "authentication_error": 401,
@@ -115,24 +115,20 @@ def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool
     """OpenAI SSE events from the raw chunks of Anthropic's stream, ending `[DONE]`, or one
     error event."""
     translator = StreamTranslator(model, outcome, include_usage)
-    splitter = SSEEvents()
     error = None
-    try:
-        for data in _data(chunks, splitter):
-            try:
-                payload = json.loads(data)
-            except (ValueError, RecursionError):
-                continue
-            if not isinstance(payload, dict):
-                continue
-            if payload.get("type") == "error":
-                error = error_of(payload)
-                break
-            out = None if translator.finished else translator.event(payload)
-            if out:
-                yield out
-    except EventTooLarge:
-        error = APIError(502, "The upstream sent an event larger than Teamgate takes.")
+    for data in sse.events(chunks, outcome.line_limit):  # an event too large ends the relay
+        try:
+            payload = json.loads(data)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(payload, dict):
+            continue
+        if payload.get("type") == "error":
+            error = error_of(payload)
+            break
+        out = None if translator.finished else translator.event(payload)
+        if out:
+            yield out
     if error is None and not translator.finished:
         error = APIError(502, "The upstream's stream ended before the answer was complete.")
     if error is not None:
@@ -140,9 +136,3 @@ def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool
         yield shape.event(error.body())
         return
     yield shape.DONE
-
-
-def _data(chunks, splitter: SSEEvents):
-    for chunk in chunks:
-        yield from splitter.feed(chunk)
-    yield from splitter.close()

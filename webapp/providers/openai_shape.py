@@ -18,6 +18,7 @@ class StreamOutcome:
     cached_tokens: int | None = None
     cache_creation_tokens: int | None = None  # prompt tokens written to a cache (Anthropic's)
     error: APIError | None = None
+    line_limit: int = 8 * 1024 * 1024  # the longest event line taken (the answer's own limit)
 
     def take_usage(self, usage: dict):
         self.prompt_tokens = usage.get("prompt_tokens")

@@ -6,6 +6,7 @@ import time
 
 from webapp.crypto import mask
 from webapp.errors import APIError
+from webapp.providers.sse import EventTooLarge
 from webapp.proxy import transport
 from webapp.proxy.upstream_headers import relayed
 
@@ -117,8 +118,8 @@ def from_exception(exc: transport.TransportError) -> APIError:
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")
-    if isinstance(exc, transport.AnswerTooLarge):
-        what, setting = LIMITED_PARTS[exc.part]
+    if isinstance(exc, (transport.AnswerTooLarge, EventTooLarge)):
+        what, setting = LIMITED_PARTS[getattr(exc, "part", "line")]
         return APIError(502, f"Teamgate refused the upstream's answer: {what} larger than the "
                              f"limit of {_size(exc.limit)} ({setting}).")
     if isinstance(exc, transport.BrokenAnswer):

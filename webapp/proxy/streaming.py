@@ -12,6 +12,7 @@ from webapp.operations import Operation
 from webapp.proxy import failures, masking, transport
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
+from webapp.providers.sse import EventTooLarge
 
 # an event still incomplete after this many bytes is relayed as it comes, less what could be
 # the start of the key: for so long an event, only the key's own bytes are looked for
@@ -81,7 +82,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     the caller asked for one (stream_options.include_usage)."""
     status, error_type, last = 200, None, b""
     secret = masking.Secret.of(target.api_key)
-    outcome = StreamOutcome()
+    outcome = StreamOutcome(line_limit=response.line_limit)
     if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret, response.line_limit)
     elif target.provider.translates_chunks:
@@ -98,7 +99,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
             status, error_type = outcome.error.status, outcome.error.error_type
         elif operation.stream_end and operation.stream_end not in last[-64:]:
             yield operation.stream_end + b"\n\n"
-    except transport.TransportError as exc:
+    except (transport.TransportError, EventTooLarge) as exc:
         error = failures.from_exception(exc)
         status, error_type = error.status, error.error_type
         if last and not last.endswith(b"\n\n"):  # cut inside an event: end it first
