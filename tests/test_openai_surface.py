@@ -2,7 +2,6 @@
 legacy completions, model lookup, images, speech, transcriptions, moderations, and the same
 deployments reached the way Azure OpenAI's clients call them."""
 import threading
-import time
 
 import openai
 import pytest

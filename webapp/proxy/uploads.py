@@ -7,7 +7,7 @@ checked on the way: a field that would choose the upstream is refused, as in a J
 import tempfile
 
 from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from webapp.errors import APIError
@@ -190,6 +190,8 @@ def _read(stream, size: int) -> bytes:
         return stream.read(size)
     except RequestEntityTooLarge:
         raise _too_large() from None
+    except ClientDisconnected:
+        raise APIError(400, "The upload broke off before its end.") from None
 
 
 def _too_large() -> APIError:
@@ -214,18 +216,21 @@ def read(refused: frozenset) -> Upload:
     parts = Parts(boundary.encode(), refused)
     held = tempfile.SpooledTemporaryFile(max_size=HELD_IN_MEMORY)
     read_so_far = 0
-    while parts.model_span is None or length is None:
-        piece = _read(stream, PIECE if length is None else min(PIECE, length - read_so_far))
-        if not piece:
-            break
-        held.write(piece)
-        parts.feed(piece)
-        read_so_far += len(piece)
-    if parts.model_span is None:
+    try:
+        while parts.model_span is None or length is None:
+            piece = _read(stream, PIECE if length is None else min(PIECE, length - read_so_far))
+            if not piece:
+                break
+            held.write(piece)
+            parts.feed(piece)
+            read_so_far += len(piece)
+        if parts.model_span is None:
+            if parts.state == "end" or read_so_far == length:
+                raise APIError(400, "Missing required field: model.", param="model")
+            raise APIError(400, "The upload ended before its model field.", param="model")
+    except APIError:
         held.close()
-        if parts.state == "end" or read_so_far == length:
-            raise APIError(400, "Missing required field: model.", param="model")
-        raise APIError(400, "The upload ended before its model field.", param="model")
+        raise
     if length is None:
         length = read_so_far
     return Upload(parts.fields, content_type, held, parts, stream, length, read_so_far)
