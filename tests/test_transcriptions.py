@@ -1,5 +1,6 @@
 """POST /v1/audio/transcriptions: a multipart upload resolved by its model field and sent upstream
 as it arrives, byte for byte but for the model's value; the transcript relayed as JSON or text."""
+import contextlib
 import http.client
 import json
 import threading
@@ -7,11 +8,13 @@ from urllib.parse import urlsplit
 
 import openai
 import pytest
+import requests
 
 from tests.conftest import bearer
-from tests.fake_upstream import Reply
+from tests.fake_upstream import FakeUpstream, Reply
 from tests.raw_upstream import answer
 from tests.test_openai_surface import PROVIDER_KEY, logged, register, sdk
+from tests.test_served import MASTER, served
 
 AUDIO = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 40
 TRANSCRIPT = {"text": "Hello there.", "usage": {"type": "tokens", "input_tokens": 14,
@@ -176,3 +179,62 @@ def test_transcribe_on_an_azure_deployment(live, client, team, upstream):
     assert call.path.startswith("/openai/deployments/whisper/audio/transcriptions?api-version=")
     assert call.headers["api-key"] == PROVIDER_KEY
     assert b'name="model"\r\n\r\nwhisper\r\n' in call.raw
+
+
+def test_a_streamed_transcript_is_relayed_as_events_with_its_usage_logged(app, live, scribe,
+                                                                         upstream):
+    team_id, key = scribe
+    upstream.reply(Reply(chunks=[
+        {"type": "transcript.text.delta", "delta": "Hello"},
+        {"type": "transcript.text.delta", "delta": " there."},
+        {"type": "transcript.text.done", "text": "Hello there.",
+         "usage": {"type": "tokens", "input_tokens": 9, "output_tokens": 2,
+                   "total_tokens": 11}}]))
+    stream = sdk(live, key).audio.transcriptions.create(
+        model="scribe", file=("a.wav", AUDIO), stream=True)
+    events = [event.type for event in stream]
+    assert events == ["transcript.text.delta", "transcript.text.delta", "transcript.text.done"]
+    assert b'name="stream"\r\n\r\ntrue\r\n' in upstream.received[-1].raw
+    rows = logged(app, team_id)
+    assert [(r.status, r.stream, r.prompt_tokens, r.completion_tokens) for r in rows] == [
+        (200, True, 9, 2)]
+
+
+def test_uploads_and_audio_through_gunicorn_and_gevent(tmp_path, database_url):
+    """As `make run` serves them: the openai client's upload, a chunked upload (no
+    Content-Length, which the upstream then gets), and speech relayed."""
+    upstream = FakeUpstream()
+    upstream.default = Reply(body=TRANSCRIPT)
+    with contextlib.closing(upstream), served(tmp_path, database_url, workers=1) as (base, _):
+        admin = bearer(MASTER)
+        team_id = requests.post(base + "/team/new", json={"team_alias": "served audio"},
+                                headers=admin).json()["team_id"]
+        key = requests.post(base + "/key/generate", json={"team_id": team_id},
+                            headers=admin).json()["key"]
+        for name, model, mode in (("scribe", "openai/whisper-1", "audio_transcription"),
+                                  ("voice", "openai/tts-1", "audio_speech")):
+            assert requests.post(base + "/model/new", headers=bearer(key), json={
+                "model_name": name, "model_info": {"team_id": team_id, "mode": mode},
+                "litellm_params": {"model": model, "api_base": upstream.url + "/v1",
+                                   "api_key": PROVIDER_KEY}}).status_code == 200
+        gpt = openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0)
+        audio = AUDIO * 200
+        text = gpt.audio.transcriptions.create(model="scribe", file=("a.wav", audio))
+        assert text.text == "Hello there."
+        body = multipart(("file", audio, "a.wav"), ("model", b"scribe", None))
+        chunked = requests.post(base + "/v1/audio/transcriptions", data=pieces(body), headers={
+            **bearer(key), "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+            timeout=30)
+        assert chunked.status_code == 200, chunked.text
+        assert upstream.received[-1].raw == body.replace(b"\r\n\r\nscribe\r\n",
+                                                         b"\r\n\r\nwhisper-1\r\n")
+        upstream.reply(Reply(chunks=[b"ID3", b"\xff\xfb" * 4000], raw_events=True,
+                             headers={"Content-Type": "audio/mpeg"}))
+        speech = gpt.audio.speech.create(model="voice", voice="alloy", input="Hi")
+        assert speech.content == b"ID3" + b"\xff\xfb" * 4000
+    assert AUDIO * 200 in upstream.received[0].raw
+
+
+def pieces(data: bytes, size: int = 50_000):
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
