@@ -196,7 +196,8 @@ def _read(stream, size: int) -> bytes:
 
 def _too_large() -> APIError:
     limit = current_app.config["MAX_UPLOAD_BYTES"] / (1024 * 1024)
-    return APIError(413, f"Upload too large: Teamgate takes at most {limit:g} MiB.")
+    return APIError(413, f"Upload too large: Teamgate takes at most {limit:g} MiB "
+                         "(TEAMGATE_MAX_UPLOAD_MB).")
 
 
 def read(refused: frozenset) -> Upload:
