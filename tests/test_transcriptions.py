@@ -15,6 +15,7 @@ from tests.fake_upstream import FakeUpstream, Reply
 from tests.raw_upstream import answer
 from tests.test_openai_surface import PROVIDER_KEY, logged, register, sdk
 from tests.test_served import MASTER, served
+from webapp.proxy.uploads import Parts
 
 AUDIO = b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(range(256)) * 40
 TRANSCRIPT = {"text": "Hello there.", "usage": {"type": "tokens", "input_tokens": 14,
@@ -238,3 +239,17 @@ def test_uploads_and_audio_through_gunicorn_and_gevent(tmp_path, database_url):
 def pieces(data: bytes, size: int = 50_000):
     for start in range(0, len(data), size):
         yield data[start:start + size]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 41, 4096])
+def test_the_parts_are_found_however_the_upload_is_cut_into_pieces(size):
+    body = b"a preamble\r\n" + multipart(
+        ("file", AUDIO + b"\r\n--" + BOUNDARY.encode()[:-1] + b"x", "a.wav"),
+        ("model", b"scribe", None), ("language", "français".encode(), None))
+    parts = Parts(BOUNDARY.encode(), frozenset({"api_base"}))
+    for start in range(0, len(body), size):
+        parts.feed(body[start:start + size])
+    start, end = parts.model_span
+    assert body[start:end] == b"scribe"
+    assert parts.fields == {"model": "scribe", "language": "français"}
+    assert parts.state == "end"
