@@ -309,3 +309,24 @@ def test_streamed_images_and_speech_events_are_relayed_with_their_usage(app, liv
     rows = logged(app, team_id)
     assert [(r.route, r.stream, r.prompt_tokens, r.completion_tokens) for r in rows] == [
         ("/images/generations", True, 7, 300), ("/audio/speech", True, 5, 40)]
+
+
+def test_the_new_routes_count_against_the_keys_limits(live, client, seed, upstream):
+    team_id = seed.team()
+    key = seed.key(team_id, tpm_limit=1000)
+    register(client, key, team_id, upstream, "instruct", "openai/gpt-3.5-turbo-instruct")
+    register(client, key, team_id, upstream, "painter", "openai/dall-e-3",
+             mode="image_generation")
+    gpt = sdk(live, key)
+    with pytest.raises(openai.RateLimitError) as refused:
+        gpt.completions.create(model="instruct", prompt="word " * 2000)
+    assert "about 2500 tokens" in refused.value.response.json()["error"]["message"]
+    with pytest.raises(openai.RateLimitError):
+        gpt.images.generate(model="painter", prompt="a lighthouse " * 400)
+    assert upstream.received == []
+    other = seed.key(team_id, rpm_limit=1)
+    upstream.default = Reply(body=IMAGE)
+    sdk(live, other).images.generate(model="painter", prompt="a lighthouse")
+    with pytest.raises(openai.RateLimitError):
+        sdk(live, other).images.generate(model="painter", prompt="a lighthouse")
+    assert len(upstream.received) == 1
