@@ -1,10 +1,10 @@
 """Multipart uploads (audio transcriptions), sent upstream as they arrive. The upload is read only
 until its `model` field has passed and a file begins (OpenAI's clients send their fields before
 the file; curl's examples the model after it, in which case what came before is held in a
-temporary file, never whole in memory);
-the call is resolved from that field, and the upstream receives the caller's bytes as they were
-sent with only the model field's value replaced by the deployment's model. Every part's name is
-checked on the way: a field that would choose the upstream is refused, as in a JSON body."""
+temporary file, never whole in memory); the call is resolved from that field, and the upstream
+receives the caller's bytes as they were sent with only the model field's value replaced by the
+deployment's model. Every part's name is checked on the way: a field that would choose the
+upstream is refused, as in a JSON body."""
 import tempfile
 
 from flask import current_app, request
