@@ -278,3 +278,55 @@ def test_speech_on_an_azure_deployment(live, client, team, upstream):
     assert speech.content == b"mp3-bytes"
     assert upstream.received[-1].path.startswith("/openai/deployments/tts/audio/speech?")
     assert upstream.received[-1].headers["api-key"] == PROVIDER_KEY
+
+
+def test_streamed_images_and_speech_events_are_relayed_with_their_usage(app, live, client,
+                                                                        team, upstream):
+    team_id, key = team
+    register(client, key, team_id, upstream, "painter", "openai/gpt-image-1",
+             mode="image_generation")
+    register(client, key, team_id, upstream, "voice", "openai/gpt-4o-mini-tts",
+             mode="audio_speech")
+    usage = {"input_tokens": 7, "output_tokens": 300, "total_tokens": 307,
+             "input_tokens_details": {"text_tokens": 7, "image_tokens": 0}}
+    upstream.reply(
+        Reply(chunks=[{"type": "image_generation.partial_image", "b64_json": "cGFy",
+                       "partial_image_index": 0},
+                      {"type": "image_generation.completed", "b64_json": "ZnVsbA==",
+                       "usage": usage}]),
+        Reply(chunks=[{"type": "speech.audio.delta", "audio": "AAAA"},
+                      {"type": "speech.audio.done", "usage": {
+                          "input_tokens": 5, "output_tokens": 40, "total_tokens": 45}}]))
+    gpt = sdk(live, key)
+    events = [event.type for event in gpt.images.generate(
+        model="painter", prompt="a lighthouse", stream=True, partial_images=1)]
+    assert events == ["image_generation.partial_image", "image_generation.completed"]
+    with gpt.audio.speech.with_streaming_response.create(
+            model="voice", voice="alloy", input="Hi", stream_format="sse") as speech:
+        assert speech.headers["content-type"].startswith("text/event-stream")
+        text = speech.read()
+    assert b"speech.audio.done" in text and b"[DONE]" not in text
+    rows = logged(app, team_id)
+    assert [(r.route, r.stream, r.prompt_tokens, r.completion_tokens) for r in rows] == [
+        ("/images/generations", True, 7, 300), ("/audio/speech", True, 5, 40)]
+
+
+def test_the_new_routes_count_against_the_keys_limits(live, client, seed, upstream):
+    team_id = seed.team()
+    key = seed.key(team_id, tpm_limit=1000)
+    register(client, key, team_id, upstream, "instruct", "openai/gpt-3.5-turbo-instruct")
+    register(client, key, team_id, upstream, "painter", "openai/dall-e-3",
+             mode="image_generation")
+    gpt = sdk(live, key)
+    with pytest.raises(openai.RateLimitError) as refused:
+        gpt.completions.create(model="instruct", prompt="word " * 2000)
+    assert "about 2500 tokens" in refused.value.response.json()["error"]["message"]
+    with pytest.raises(openai.RateLimitError):
+        gpt.images.generate(model="painter", prompt="a lighthouse " * 400)
+    assert upstream.received == []
+    other = seed.key(team_id, rpm_limit=1)
+    upstream.default = Reply(body=IMAGE)
+    sdk(live, other).images.generate(model="painter", prompt="a lighthouse")
+    with pytest.raises(openai.RateLimitError):
+        sdk(live, other).images.generate(model="painter", prompt="a lighthouse")
+    assert len(upstream.received) == 1

@@ -24,6 +24,8 @@ def test_the_document_lists_every_json_route_and_is_public(app, client):
     retrieve = document["paths"]["/v1/models/{model}"]["get"]
     assert retrieve["parameters"][0] == {"name": "model", "in": "path", "required": True,
                                          "schema": {"type": "string"}}
+    upload = document["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
     azure_chat = document["paths"]["/openai/deployments/{deployment}/chat/completions"]["post"]
     assert {p["name"]: p["in"] for p in azure_chat["parameters"]} == {
         "deployment": "path", "api-version": "query"}

@@ -76,6 +76,7 @@ ENVIRONMENT = {
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
     "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: _mebibytes(text)),
+    "TEAMGATE_MAX_UPLOAD_MB": ("MAX_UPLOAD_BYTES", lambda text: _mebibytes(text)),
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),

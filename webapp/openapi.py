@@ -38,8 +38,9 @@ def _operation(view, method: str, path_parameters: list[str]) -> dict:
         operation["security"] = [{"bearer": []}]
     body = getattr(view, "body_schema", None) or getattr(schemas, name.upper(), None)
     if method == "post":
+        media_type = getattr(view, "body_media_type", "application/json")
         operation["requestBody"] = {"required": True,
-                                    "content": _json(body or {"type": "object"})}
+                                    "content": {media_type: {"schema": body or {"type": "object"}}}}
     parameters = schemas.QUERY_PARAMETERS.get(name) or getattr(view, "query_parameters", {})
     listed = [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
               for param in path_parameters]

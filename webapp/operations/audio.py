@@ -22,6 +22,7 @@ class Speech(Operation):
     modes = ("audio_speech",)
     deployment_path = "audio/speech"
     raw_answer = True
+    audio_answer = True
 
     def check(self, body: dict):
         require(body, "voice")

@@ -32,6 +32,7 @@ class Operation:
     deployment_path: str | None = None
     multipart = False  # the body is multipart/form-data (an upload), not JSON
     raw_answer = False  # the answer may be bytes that are not JSON (audio, text), relayed as is
+    audio_answer = False  # the answer is audio: always relayed as it arrives, never read whole
 
     @property
     def log_route(self) -> str:

@@ -168,7 +168,8 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         record.stream = body.get("stream") is True
         if wire != operation:
             body = own.to_via(body)
-        sent = _send(wire, target, body, record.stream or own.raw_answer, arrival)
+        streamed = record.stream or own.audio_answer
+        sent = _send(wire, target, body, streamed, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:
@@ -179,7 +180,7 @@ def handle(operation: str, path_model: str | None = None) -> Response:
                                           target.api_key)
     headers["x-teamgate-model-id"] = target.deployment_id
     if own.raw_answer:
-        return media.relay(sent, target, record, own, headers)
+        return media.relay(sent, target, record, own, headers, streamed)
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         options = body.get("stream_options")

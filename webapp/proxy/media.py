@@ -1,6 +1,7 @@
 """Answers that need not be JSON (speech, transcriptions): audio relayed as it arrives, never
 held whole; a transcript (JSON or text, small) read whole, its usage read and the key masked;
-server-sent events (stream_format "sse", stream true) relayed as every other stream."""
+server-sent events (stream_format "sse", stream true) relayed as every other stream. A call
+that asked for no stream has its answer read whole already (forwarding.send)."""
 import json
 
 from flask import Response
@@ -14,16 +15,16 @@ from webapp.providers.base import Target
 TEXT_TYPES = ("application/json", "text/")
 
 
-def relay(sent: Sent, target: Target, record, operation: Operation,
-          headers: dict) -> Response:
+def relay(sent: Sent, target: Target, record, operation: Operation, headers: dict,
+          streamed: bool) -> Response:
     response = sent.response
     kind = response.headers.get("content-type") or "application/octet-stream"
     headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-    if kind.startswith("text/event-stream"):
+    if kind.startswith("text/event-stream") and streamed:
         record.stream = True
         return Response(relay_events(response, target, record, operation), status=200,
                         headers=headers, content_type=kind)
-    if kind.startswith(TEXT_TYPES):
+    if kind.startswith(TEXT_TYPES) or not streamed:
         return _text(response, target, record, operation, headers, kind)
     return Response(_bytes(response, record), status=200, headers=headers, content_type=kind)
 

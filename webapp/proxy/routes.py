@@ -25,6 +25,8 @@ def _view(operation: operations.Operation, endpoint: str, by_path: bool = False)
     proxied.__name__ = endpoint
     proxied.__doc__ = operation.summary
     proxied.body_schema = operation.body_schema
+    if operation.multipart:
+        proxied.body_media_type = "multipart/form-data"
     if by_path:
         proxied.query_parameters = {"api-version": ({"type": "string"}, False)}
     view = declare(ANY_KEY)(proxied)

@@ -1,13 +1,14 @@
 """Multipart uploads (audio transcriptions), sent upstream as they arrive. The upload is read only
-until its `model` field has passed (OpenAI's clients send it before the file; curl's examples
-after it, in which case what came before is held in a temporary file, never whole in memory);
-the call is resolved from that field, and the upstream receives the caller's bytes as they were
-sent with only the model field's value replaced by the deployment's model. Every part's name is
-checked on the way: a field that would choose the upstream is refused, as in a JSON body."""
+until its `model` field has passed and a file begins (OpenAI's clients send their fields before
+the file; curl's examples the model after it, in which case what came before is held in a
+temporary file, never whole in memory); the call is resolved from that field, and the upstream
+receives the caller's bytes as they were sent with only the model field's value replaced by the
+deployment's model. Every part's name is checked on the way: a field that would choose the
+upstream is refused, as in a JSON body."""
 import tempfile
 
 from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
 from webapp.errors import APIError
@@ -37,7 +38,7 @@ class Parts:
         self.keep = False  # the current part is a text field whose value is kept
         self.fields: dict[str, str] = {}
         self.model_span: tuple[int, int] | None = None
-        self.files = 0
+        self.in_file = False  # the current part is a file
 
     def feed(self, piece: bytes):
         if self.state == "end":
@@ -111,7 +112,7 @@ class Parts:
         if self.name == "model" and (self.model_span is not None or "filename" in options):
             raise APIError(400, "Send one model field, as text.", param="model")
         self.keep = "filename" not in options
-        self.files += not self.keep
+        self.in_file = not self.keep
 
     def _field(self, value: bytes):
         try:
@@ -130,6 +131,8 @@ class Upload(dict):
     def __init__(self, fields: dict, content_type: str, held, parts: Parts, stream,
                  length: int, read: int):
         super().__init__(fields)
+        if "stream" in self:  # a form's true is text
+            self["stream"] = self["stream"].strip().lower() == "true"
         self.content_type = content_type
         self._held, self._parts, self._stream = held, parts, stream
         self._length, self._read = length, read
@@ -190,16 +193,20 @@ def _read(stream, size: int) -> bytes:
         return stream.read(size)
     except RequestEntityTooLarge:
         raise _too_large() from None
+    except ClientDisconnected:
+        raise APIError(400, "The upload broke off before its end.") from None
 
 
 def _too_large() -> APIError:
     limit = current_app.config["MAX_UPLOAD_BYTES"] / (1024 * 1024)
-    return APIError(413, f"Upload too large: Teamgate takes at most {limit:g} MiB.")
+    return APIError(413, f"Upload too large: Teamgate takes at most {limit:g} MiB "
+                         "(TEAMGATE_MAX_UPLOAD_MB).")
 
 
 def read(refused: frozenset) -> Upload:
-    """The upload's fields up to its model field (all of them when the caller sent it without
-    a Content-Length, which the upstream needs: such an upload is held in a temporary file)."""
+    """The upload's fields up to its model field and the file after it (all of them when the
+    caller sent it without a Content-Length, which the upstream needs: such an upload is held
+    in a temporary file)."""
     content_type = request.headers.get("Content-Type", "")
     kind, options = parse_options_header(content_type)
     boundary = options.get("boundary", "")
@@ -214,18 +221,22 @@ def read(refused: frozenset) -> Upload:
     parts = Parts(boundary.encode(), refused)
     held = tempfile.SpooledTemporaryFile(max_size=HELD_IN_MEMORY)
     read_so_far = 0
-    while parts.model_span is None or length is None:
-        piece = _read(stream, PIECE if length is None else min(PIECE, length - read_so_far))
-        if not piece:
-            break
-        held.write(piece)
-        parts.feed(piece)
-        read_so_far += len(piece)
-    if parts.model_span is None:
+    try:
+        while length is None or parts.model_span is None or not (
+                parts.in_file or parts.state == "end"):
+            piece = _read(stream, PIECE if length is None else min(PIECE, length - read_so_far))
+            if not piece:
+                break
+            held.write(piece)
+            parts.feed(piece)
+            read_so_far += len(piece)
+        if parts.model_span is None:
+            if parts.state == "end" or read_so_far == length:
+                raise APIError(400, "Missing required field: model.", param="model")
+            raise APIError(400, "The upload ended before its model field.", param="model")
+    except APIError:
         held.close()
-        if parts.state == "end" or read_so_far == length:
-            raise APIError(400, "Missing required field: model.", param="model")
-        raise APIError(400, "The upload ended before its model field.", param="model")
+        raise
     if length is None:
         length = read_so_far
     return Upload(parts.fields, content_type, held, parts, stream, length, read_so_far)

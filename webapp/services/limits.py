@@ -50,7 +50,8 @@ def _text_size(value) -> int:
 
 def estimate_tokens(body: dict) -> int:
     """What a call is reserved under tpm_limit before it is made: its text's rough token count
-    (4 characters a token; images are not counted) plus the completion tokens it allows."""
+    (4 characters a token; images and audio are not counted) plus the completion tokens it
+    allows."""
     completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
         completion = 0
@@ -59,7 +60,9 @@ def estimate_tokens(body: dict) -> int:
         chars = sum(_text_size(m.get("content")) for m in messages if isinstance(m, dict))
         prompt = chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(messages)
     else:
-        prompt = _text_size(body.get("input")) // CHARS_PER_TOKEN
+        # embeddings, speech and moderations take an input; completions and images a prompt
+        text = body.get("input") if "input" in body else body.get("prompt")
+        prompt = _text_size(text) // CHARS_PER_TOKEN
     return prompt + completion
 
 
