@@ -114,6 +114,12 @@ class LoginThrottle:
     def succeeded(self, keys: tuple[str, str]):
         self._threads.run(self._take_back, self.engine(), *keys)
 
+    def close(self):
+        """Close the connections of the throttle's own engine (an app's end, a test's)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def engine(self):
         if self._engine is None:
             options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
