@@ -92,12 +92,18 @@ def test_without_an_upstream_id_teamgates_own_is_the_request_logs(live, app, cli
             [(request_id, status)]
 
 
-def test_a_refused_call_has_its_rows_id_too(live, key, upstream):
+def test_a_refused_call_has_its_rows_id_too(live, app, client, key, upstream):
     """A call refused before it went upstream (no such model) is logged; its id is given."""
     response = requests.post(live.url + "/v1/chat/completions", headers=bearer(key),
                              json={**CHAT, "model": "no-such-model"})
-    assert response.status_code == 400 and response.headers["x-request-id"]
+    assert response.status_code == 400
     assert upstream.received == []
+    with app.app_context():
+        app.extensions["teamgate.request_log"].flush()
+    rows = client.get("/spend/logs", query_string={"request_id": response.headers["x-request-id"]},
+                      headers=bearer(key)).json
+    assert [(row["model"], row["metadata"]["status_code"]) for row in rows] == \
+        [("no-such-model", 400)]
 
 
 def test_the_team_key_in_a_relayed_header_is_masked(live, key, upstream):

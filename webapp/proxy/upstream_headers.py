@@ -3,7 +3,8 @@ alike: the ids a provider's support asks for, its rate-limit state and its retry
 SDKs read (openai's `_request_id` is `x-request-id`, anthropic's is `request-id`; both time their
 retries by `retry-after-ms` and `retry-after`). Nothing else: no cookie, no hop-by-hop or framing
 header (the caller's answer has its own length), no organization or other account detail."""
-from webapp.proxy.masking import Secret
+from webapp.crypto import mask
+from webapp.proxy.masking import MIN_LENGTH
 
 RELAYED = frozenset({"x-request-id", "request-id", "openai-processing-ms", "retry-after",
                      "retry-after-ms"})
@@ -16,11 +17,10 @@ def relayed(headers: dict, api_key: str | None) -> dict:
     them), the team's key masked should the upstream put it in one."""
     chosen = {name: value for name, value in headers.items()
               if name in RELAYED or name.startswith(RELAYED_PREFIXES)}
-    secret = Secret.of(api_key)
-    if secret is not None:
+    if api_key and len(api_key) >= MIN_LENGTH:  # masking.Secret's rule, without making one
         for name, value in chosen.items():
-            if secret.text in value:
-                chosen[name] = value.replace(secret.text, secret.masked)
+            if api_key in value:
+                chosen[name] = value.replace(api_key, mask(api_key))
     return chosen
 
 
