@@ -10,7 +10,6 @@ import json
 from webapp.errors import APIError
 from webapp.providers import anthropic_chat as chat
 from webapp.providers import openai_shape as shape
-from webapp.providers.vertex import EventTooLarge, SSEEvents
 
 # Anthropic's error types as the HTTP statuses it gives them (docs: API errors)
 ERROR_STATUSES = {"invalid_request_error": 400, "authentication_error": 401,
@@ -111,28 +110,24 @@ def error_of(payload: dict) -> APIError:
                                 if message else kind)
 
 
-def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool):
-    """OpenAI SSE events from the raw chunks of Anthropic's stream, ending `[DONE]`, or one
-    error event."""
+def events(lines, model: str, outcome: shape.StreamOutcome, include_usage: bool):
+    """OpenAI SSE events from the lines of Anthropic's stream, ending `[DONE]`, or one error
+    event."""
     translator = StreamTranslator(model, outcome, include_usage)
-    splitter = SSEEvents()
     error = None
-    try:
-        for data in _data(chunks, splitter):
-            try:
-                payload = json.loads(data)
-            except (ValueError, RecursionError):
-                continue
-            if not isinstance(payload, dict):
-                continue
-            if payload.get("type") == "error":
-                error = error_of(payload)
-                break
-            out = None if translator.finished else translator.event(payload)
-            if out:
-                yield out
-    except EventTooLarge:
-        error = APIError(502, "The upstream sent an event larger than Teamgate takes.")
+    for data in _data(lines):
+        try:
+            payload = json.loads(data)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(payload, dict):
+            continue
+        if payload.get("type") == "error":
+            error = error_of(payload)
+            break
+        out = None if translator.finished else translator.event(payload)
+        if out:
+            yield out
     if error is None and not translator.finished:
         error = APIError(502, "The upstream's stream ended before the answer was complete.")
     if error is not None:
@@ -142,7 +137,14 @@ def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool
     yield shape.DONE
 
 
-def _data(chunks, splitter: SSEEvents):
-    for chunk in chunks:
-        yield from splitter.feed(chunk)
-    yield from splitter.close()
+def _data(lines):
+    """Each event's data (its data: lines joined), as an event's blank line ends it."""
+    held = []
+    for line in lines:
+        if line.startswith(b"data:"):
+            held.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif not line and held:
+            yield b"\n".join(held) if len(held) > 1 else held[0]
+            held = []
+    if held:
+        yield b"\n".join(held)
