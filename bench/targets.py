@@ -159,6 +159,7 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
                     DASHBOARD_USER[1], "--team", team_ids[1], "--role", "admin"],
                    cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
     target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
+    target.extra["team_ids"] = team_ids
     target.dashboard_cookie = dashboard_login(base)
     return target
 
