@@ -10,6 +10,7 @@ both ways). Writes the "## Messages API" section of bench/RESULTS.md and out/mes
 Usage: cd bench && .venv-tools/bin/python messages.py [--rounds 5] [--requests 2000]"""
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -68,51 +69,59 @@ def overheads(found: dict) -> dict:
     return out
 
 
-def section(found: dict, extra: dict, meta: dict) -> str:
+def section(found: dict, runs: list[dict], meta: dict) -> str:
     over = overheads(found)
     lines = [HEADING, "",
              f"- Command: `cd bench && .venv-tools/bin/python messages.py` ({meta['args']}); "
-             f"{meta['date']}; {meta['machine']}.",
+             f"{meta['date']}; {meta['machine']}; load average {meta['load']} at the start "
+             "(the machine was shared with other work).",
              f"- Medians of {meta['args']['rounds']} rounds after a warm-up, each running every "
-             "case in turn (the order rotated from round to round) on "
-             "one Teamgate (gunicorn with gunicorn.conf.py, SQLite, request log on) and one "
-             "fake upstream that answers chat completions and Anthropic's Messages API at once "
-             "(`upstream.py`). Overhead is Teamgate's time minus the same call answered by the "
-             "upstream directly (Messages for both Anthropic cases). Ratios are against the "
-             f"baseline, {BASELINE}, in the same run.", "",
+             "case in turn (the order rotated from round to round) on one Teamgate (gunicorn "
+             "with gunicorn.conf.py, SQLite, request log on) and one fake upstream that answers "
+             "chat completions and Anthropic's Messages API at once (`upstream.py`). Overhead is "
+             "Teamgate's time minus the same call answered by the upstream directly (Messages "
+             "for both Anthropic cases). The ratio is a case's overhead over the baseline's "
+             f"({BASELINE}) in the same round, the median of the rounds' ratios.", "",
              "| case | c=1 latency p50 (ms) | overhead (ms) | overhead / baseline | "
              "stream TTFB p50 (ms) | overhead (ms) | overhead / baseline | errors |",
              "|---|---|---|---|---|---|---|---|"]
     for case in CASES:
         cells = [case]
         for mode, _, _ in METRICS:
-            value = found[case, mode][0]
-            cells.append(_ms(value))
-            mine = over.get((case, mode))
-            base = over.get((BASELINE, mode))
-            cells.append(_ms(mine) if (case, mode) in over else "–")
-            cells.append(f"{mine / base:.2f}" if mine is not None and base else "–")
+            cells.append(_ms(found[case, mode][0]))
+            cells.append(_ms(over.get((case, mode))) if (case, mode) in over else "–")
+            ratios = round_ratios(runs, case, mode)
+            cells.append(f"{statistics.median(ratios):.2f}" if ratios else "–")
         cells.append(str(sum(found[case, mode][1] for mode, _, _ in METRICS)))
         lines.append("| " + " | ".join(cells) + " |")
-    per_round = ", ".join(f"{r:.2f}" for r in extra["latency ratios"])
-    lines += ["", f"Per round, /v1/messages overhead / chat overhead at c=1 p50: {per_round}.",
-              ""]
-    return "\n".join(lines)
+    lines.append("")
+    for case in ("messages, Anthropic deployment", "chat, Anthropic deployment"):
+        for mode, _, label in METRICS:
+            listed = ", ".join(f"{r:.2f}" for r in round_ratios(runs, case, mode))
+            lines.append(f"- {case}, {label}, overhead / baseline per round: {listed}")
+    return "\n".join(lines) + "\n"
 
 
 def _ms(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def round_ratios(runs: list[dict]) -> list[float]:
+def round_ratios(runs: list[dict], case: str, mode: str) -> list[float]:
+    """The case's overhead over the baseline's, round by round (paired: same minutes)."""
+    direct = CASES[case][4]
+    if direct is None:
+        return []
+    field = dict((m, f) for m, f, _ in METRICS)[mode]
     ratios = []
     for run in runs:
-        def p50(case):
-            return run[case]["latency"].get("p50_ms") or 0
-        base = p50(BASELINE) - p50("direct chat")
-        mine = p50("messages, Anthropic deployment") - p50("direct messages")
+        def value(name):
+            return run[name][mode].get(field)
+        parts = (value(case), value(direct), value(BASELINE), value("direct chat"))
+        if None in parts:
+            continue
+        base = parts[2] - parts[3]
         if base > 0:
-            ratios.append(mine / base)
+            ratios.append((parts[0] - parts[1]) / base)
     return ratios
 
 
@@ -130,6 +139,8 @@ def main():
     parser.add_argument("--ttfb-requests", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
+    meta = {"args": vars(args), "machine": machine(), "python": platform.python_version(),
+            "load": ", ".join(f"{n:.1f}" for n in os.getloadavg())}
     workdir = Path(tempfile.mkdtemp(prefix="teamgate-bench-messages-"))
     log = open(workdir / "servers.log", "w")
     upstream = start_upstream(sys.executable, 1)
@@ -158,9 +169,8 @@ def main():
             if target is not None:
                 target.stop()
     found = medians(runs)
-    meta = {"args": vars(args), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": machine(), "python": platform.python_version()}
-    text = section(found, {"latency ratios": round_ratios(runs)}, meta)
+    meta["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = section(found, runs, meta)
     print(text)
     write_section(BENCH / "RESULTS.md", text)
     (BENCH / "out").mkdir(exist_ok=True)
