@@ -183,7 +183,7 @@ def test_an_overloaded_error_mid_stream_reaches_the_caller_and_the_log(
     with pytest.raises(openai.APIError) as failed:
         for chunk in stream:
             seen.append(chunk.choices[0].delta.content)
-    assert seen == ["Once upon"]
+    assert seen == ["", "Once upon"]
     assert "overloaded_error" in str(failed.value)
     row = logged(app, client, team_id)[0]
     assert row["status"] == "failure"

@@ -118,7 +118,7 @@ def test_a_json_answer_stream_is_content():
 
 def test_an_overloaded_error_mid_stream_ends_with_an_error_event_not_done():
     chunks, last, outcome = translated("overloaded.sse", include_usage=True)
-    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Once upon"]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "Once upon"]
     error = json.loads(last[6:])["error"]
     assert "overloaded_error" in error["message"] and "Overloaded" in error["message"]
     assert error["type"] == "upstream_error" and error["code"] == "502"

@@ -48,13 +48,16 @@ class StreamTranslator:
         self.outcome.take_usage(counts)
         self.outcome.cache_creation_tokens = counts.get("cache_creation_input_tokens")
 
-    def _message_start(self, payload: dict) -> None:
+    def _message_start(self, payload: dict) -> bytes:
+        """The first chunk, the assistant's role with empty content as OpenAI sends it, at
+        once: the caller's first byte does not wait for the first token."""
         message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
         if isinstance(message.get("id"), str):
             self.writer.id = message["id"]
         if isinstance(message.get("model"), str):
             self.writer.model = message["model"]
         self._take_usage(message.get("usage"))
+        return self.writer.chunk({"content": ""})
 
     def _block_start(self, payload: dict) -> bytes | None:
         block = payload.get("content_block")
