@@ -99,7 +99,18 @@ def write_report(path, meta: dict, results: dict):
             cells.append("" if skip else _ratio(row[ti], row[li]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_acceptance(results)]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + kept_sections(path))
+
+
+KEPT_HEADINGS = ("## Messages API",)  # written by other bench tools (messages.py)
+
+
+def kept_sections(path) -> str:
+    """The sections of the old file that another tool wrote, kept when the table is rewritten."""
+    old = path.read_text() if path.exists() else ""
+    starts = [old.find("\n" + heading + "\n") for heading in KEPT_HEADINGS]
+    starts = [start for start in starts if start >= 0]
+    return old[min(starts):] if starts else ""
 
 
 def _acceptance(r: dict) -> list[str]:

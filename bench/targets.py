@@ -160,6 +160,7 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
                    cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
     target.extra["team_ids"] = team_ids  # bench-a (the measured caller's), bench-b
     target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
+    target.extra["team_ids"] = team_ids
     target.dashboard_cookie = dashboard_login(base)
     return target
 

@@ -4,6 +4,8 @@ used here (keep-alive, Content-Length request bodies, chunked SSE responses).
 
 A request whose body asks for "stream": true gets server-sent events; if its model name
 contains "slow" the chunks come every SLOW_INTERVAL seconds for SLOW_SECONDS, otherwise at once.
+A POST to a path ending in /v1/messages is answered as Anthropic's Messages API answers (a
+message, or its event stream at once), for bench/messages.py.
 
 Usage: python upstream.py PORT [PROCESSES]   (processes share the port with SO_REUSEPORT)
 """
@@ -39,6 +41,32 @@ JSON_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n")
 FAST_STREAM = SSE_HEAD + _chunked(CHUNK) * FAST_CHUNKS + _chunked(DONE) + b"0\r\n\r\n"
+MESSAGE = json.dumps({
+    "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
+    "content": [{"type": "text", "text": "Hello there."}], "stop_reason": "end_turn",
+    "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 3}}).encode()
+MESSAGE_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n" % len(MESSAGE)) + MESSAGE
+
+
+def _anthropic_event(kind: str, payload: dict) -> bytes:
+    return _chunked(b"event: %s\ndata: %s\n\n" % (kind.encode(), json.dumps(
+        {"type": kind, **payload}).encode()))
+
+
+MESSAGE_STREAM = SSE_HEAD + b"".join((
+    _anthropic_event("message_start", {"message": {
+        **json.loads(MESSAGE), "content": [], "stop_reason": None,
+        "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+    _anthropic_event("content_block_start", {"index": 0, "content_block": {"type": "text",
+                                                                           "text": ""}}),
+    *[_anthropic_event("content_block_delta", {"index": 0, "delta": {
+        "type": "text_delta", "text": "Hi"}}) for _ in range(FAST_CHUNKS)],
+    _anthropic_event("content_block_stop", {"index": 0}),
+    _anthropic_event("message_delta", {"delta": {"stop_reason": "end_turn",
+                                                 "stop_sequence": None},
+                                       "usage": {"output_tokens": 3}}),
+    _anthropic_event("message_stop", {}))) + b"0\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 MODELS_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
@@ -76,6 +104,9 @@ class Upstream(asyncio.Protocol):
                 self.transport.write(MODELS_RESPONSE)
             elif method != "POST":
                 self.transport.write(NOT_FOUND)
+            elif path.endswith("/v1/messages"):
+                streamed = b'"stream": true' in body or b'"stream":true' in body
+                self.transport.write(MESSAGE_STREAM if streamed else MESSAGE_RESPONSE)
             elif b'"stream": true' in body or b'"stream":true' in body:
                 if b"slow" in body:
                     self.busy = True

@@ -54,8 +54,8 @@ def logged(app, client, team_id, count=1):
     return response.json
 
 
-def test_parallel_tool_calls_come_back_as_tool_calls(live, client, seed, claude_api):
-    _, key = register(client, seed, claude_api)
+def test_parallel_tool_calls_come_back_as_tool_calls(live, app, client, seed, claude_api):
+    team_id, key = register(client, seed, claude_api)
     claude_api.reply(Reply(body=fixture("tool_use_answer.json")["anthropic"]))
     answer = caller(live, key).chat.completions.create(
         model="claude", tools=WEATHER, tool_choice="required",
@@ -73,6 +73,9 @@ def test_parallel_tool_calls_come_back_as_tool_calls(live, client, seed, claude_
     assert sent.path == "/v1/messages" and sent.headers["x-api-key"] == PROVIDER_KEY
     assert sent.body["tool_choice"] == {"type": "any"}
     assert sent.body["tools"][0]["input_schema"] == WEATHER[0]["function"]["parameters"]
+    row = logged(app, client, team_id)[0]
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (4672, 89)
+    assert (row["cache_read_input_tokens"], row["cache_creation_input_tokens"]) == (3000, 1200)
 
 
 def test_streamed_parallel_tool_calls_keep_their_indexes_and_usage_is_logged(
@@ -180,7 +183,7 @@ def test_an_overloaded_error_mid_stream_reaches_the_caller_and_the_log(
     with pytest.raises(openai.APIError) as failed:
         for chunk in stream:
             seen.append(chunk.choices[0].delta.content)
-    assert seen == ["Once upon"]
+    assert seen == ["", "Once upon"]
     assert "overloaded_error" in str(failed.value)
     row = logged(app, client, team_id)[0]
     assert row["status"] == "failure"

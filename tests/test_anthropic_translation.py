@@ -9,6 +9,7 @@ from webapp.errors import APIError
 from webapp.operations import messages_chat
 from webapp.providers import anthropic_chat, openai_shape
 from webapp.providers.anthropic import AnthropicProvider, compact
+from webapp.proxy.transport.answer import LineSplitter
 
 
 def fixture(name: str):
@@ -19,13 +20,20 @@ def pieces(data: bytes, size: int) -> list[bytes]:
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
+def lines(chunks) -> list[bytes]:
+    """The lines of a stream's chunks, as the upstream client gives them to the translation."""
+    splitter = LineSplitter(1 << 20)
+    found = [line for chunk in chunks for line in splitter.feed(chunk)]
+    return found + ([splitter.end()] if splitter.end() is not None else [])
+
+
 def translated(name: str, include_usage=False, size=None):
     """(chunks as dicts, the last raw event, the outcome) of a recorded stream translated, its
     bytes cut in pieces of `size` (whole events when None)."""
     data = b"".join(sse_events(name))
     chunks = sse_events(name) if size is None else pieces(data, size)
     outcome = openai_shape.StreamOutcome()
-    out = list(AnthropicProvider().translate_stream(iter(chunks), "claude", outcome,
+    out = list(AnthropicProvider().translate_stream(iter(lines(chunks)), "claude", outcome,
                                                     include_usage))
     parsed = [json.loads(e[6:]) for e in out[:-1]]
     return parsed, out[-1], outcome
@@ -110,7 +118,7 @@ def test_a_json_answer_stream_is_content():
 
 def test_an_overloaded_error_mid_stream_ends_with_an_error_event_not_done():
     chunks, last, outcome = translated("overloaded.sse", include_usage=True)
-    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Once upon"]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "Once upon"]
     error = json.loads(last[6:])["error"]
     assert "overloaded_error" in error["message"] and "Overloaded" in error["message"]
     assert error["type"] == "upstream_error" and error["code"] == "502"
@@ -121,7 +129,7 @@ def test_an_overloaded_error_mid_stream_ends_with_an_error_event_not_done():
 def test_a_stream_cut_before_message_stop_is_an_error():
     events = sse_events("parallel_tools.sse")[:-2]
     outcome = openai_shape.StreamOutcome()
-    out = list(AnthropicProvider().translate_stream(iter(events), "claude", outcome))
+    out = list(AnthropicProvider().translate_stream(iter(lines(events)), "claude", outcome))
     assert b"[DONE]" not in out[-1]
     assert "ended before" in json.loads(out[-1][6:])["error"]["message"]
 
@@ -185,7 +193,7 @@ def test_the_messages_api_translation_round_trips_through_this_one():
     blocks = [openai_shape.event(c) for c in chunks] + [openai_shape.DONE]
     anthropic_events = b"".join(messages_chat.MessageStream("claude").events(iter(blocks)))
     outcome = openai_shape.StreamOutcome()
-    out = list(AnthropicProvider().translate_stream(iter([anthropic_events]), "claude",
+    out = list(AnthropicProvider().translate_stream(iter(lines([anthropic_events])), "claude",
                                                     outcome, True))
     assert out[-1] == b"data: [DONE]\n\n"
     again = [json.loads(e[6:]) for e in out[:-1]]

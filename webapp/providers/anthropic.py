@@ -32,7 +32,10 @@ class AnthropicProvider(Provider):
     operations = ("chat", "messages", "count_tokens")
     PATHS = {"chat": "/v1/messages", "messages": "/v1/messages",
              "count_tokens": "/v1/messages/count_tokens"}
-    translates_chunks = True  # chat streams: Anthropic's SSE read from the raw chunks
+    # a chat stream is translated with what it has shown so far (tool calls are numbered in
+    # their order), from its lines
+    translates_chunks = True
+    stream_lines = True
 
     def relays(self, operation: str) -> bool:
         return operation != "chat"
@@ -57,8 +60,9 @@ class AnthropicProvider(Provider):
     def translate_response(self, operation: str, payload: dict, model: str = "") -> dict:
         return anthropic_chat.response(payload)
 
-    def translate_stream(self, chunks, model: str = "",
+    def translate_stream(self, lines, model: str = "",
                          outcome: shape.StreamOutcome | None = None,
                          include_usage: bool = False):
+        """The chat stream, from the lines of Anthropic's (stream_lines)."""
         outcome = outcome if outcome is not None else shape.StreamOutcome()
-        return anthropic_stream.events(chunks, model, outcome, include_usage)
+        return anthropic_stream.events(lines, model, outcome, include_usage)

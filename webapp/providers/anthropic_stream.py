@@ -10,7 +10,6 @@ import json
 from webapp.errors import APIError
 from webapp.providers import anthropic_chat as chat
 from webapp.providers import openai_shape as shape
-from webapp.providers import sse
 
 # Anthropic's error types as the HTTP statuses it gives them (docs: API errors)
 ERROR_STATUSES = {"invalid_request_error": 400, "authentication_error": 401,
@@ -49,13 +48,16 @@ class StreamTranslator:
         self.outcome.take_usage(counts)
         self.outcome.cache_creation_tokens = counts.get("cache_creation_input_tokens")
 
-    def _message_start(self, payload: dict) -> None:
+    def _message_start(self, payload: dict) -> bytes:
+        """The first chunk, the assistant's role with empty content as OpenAI sends it, at
+        once: the caller's first byte does not wait for the first token."""
         message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
         if isinstance(message.get("id"), str):
             self.writer.id = message["id"]
         if isinstance(message.get("model"), str):
             self.writer.model = message["model"]
         self._take_usage(message.get("usage"))
+        return self.writer.chunk({"content": ""})
 
     def _block_start(self, payload: dict) -> bytes | None:
         block = payload.get("content_block")
@@ -111,12 +113,12 @@ def error_of(payload: dict) -> APIError:
                                 if message else kind)
 
 
-def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool):
-    """OpenAI SSE events from the raw chunks of Anthropic's stream, ending `[DONE]`, or one
-    error event."""
+def events(lines, model: str, outcome: shape.StreamOutcome, include_usage: bool):
+    """OpenAI SSE events from the lines of Anthropic's stream, ending `[DONE]`, or one error
+    event."""
     translator = StreamTranslator(model, outcome, include_usage)
     error = None
-    for data in sse.events(chunks, outcome.line_limit):  # an event too large ends the relay
+    for data in _data(lines):
         try:
             payload = json.loads(data)
         except (ValueError, RecursionError):
@@ -136,3 +138,16 @@ def events(chunks, model: str, outcome: shape.StreamOutcome, include_usage: bool
         yield shape.event(error.body())
         return
     yield shape.DONE
+
+
+def _data(lines):
+    """Each event's data (its data: lines joined), as an event's blank line ends it."""
+    held = []
+    for line in lines:
+        if line.startswith(b"data:"):
+            held.append(line[6:] if line[5:6] == b" " else line[5:])
+        elif not line and held:
+            yield b"\n".join(held) if len(held) > 1 else held[0]
+            held = []
+    if held:
+        yield b"\n".join(held)

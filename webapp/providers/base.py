@@ -74,6 +74,9 @@ class Provider:
     # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
     # reads its raw chunks, rather than translate_stream_line its lines
     translates_chunks = False
+    # with translates_chunks, translate_stream reads the stream's lines (each refused past
+    # TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES by the transport) rather than its raw chunks
+    stream_lines = False
 
     def relays(self, operation: str) -> bool:
         """Whether the upstream speaks `operation`'s own wire format, so that its answer and

@@ -70,7 +70,8 @@ def _translated(response: transport.Answer, target: Target, secret):
 
 def _reframed(response: transport.Answer, target: Target, secret, outcome: StreamOutcome,
               include_usage: bool):
-    for event in target.provider.translate_stream(response.chunks(), target.upstream_model,
+    source = response.lines() if target.provider.stream_lines else response.chunks()
+    for event in target.provider.translate_stream(source, target.upstream_model,
                                                   outcome, include_usage):
         yield masking.events(secret, event)
 
