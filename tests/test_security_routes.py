@@ -102,6 +102,8 @@ def attacks(t: dict) -> dict:
         "api.team_new": [("POST", "/team/new", {"team_id": a})],
         "api.team_member_add": [("POST", "/team/member_add", {
             "team_id": a, "member": {"user_email": "intruder@example.com", "role": "admin"}})],
+        "api.team_member_update": [("POST", "/team/member_update", {
+            "team_id": a, "user_email": "alpha-admin@example.com", "role": "user"})],
         "api.team_member_delete": [("POST", "/team/member_delete", {
             "team_id": a, "user_email": "alpha-admin@example.com"})],
         "api.key_info": [("GET", f"/key/info?key={t['token_a']}", None)],
