@@ -92,12 +92,14 @@ def _target_or_refusal(row: Deployment) -> Target | Refusal:
 
 
 def _lookup(team_id: str | None, key_models: tuple, name: str, is_admin: bool) -> Resolution:
+    requested = name  # what the caller asked for, whatever it is an alias of
+
     def found(how, rows):
-        return Resolution(name, how, tuple(r.id for r in rows),
+        return Resolution(requested, how, tuple(r.id for r in rows),
                           tuple(_target_or_refusal(r) for r in rows), itertools.count())
 
     def failed(how):
-        return Resolution(name, how, (), (), itertools.count())
+        return Resolution(requested, how, (), (), itertools.count())
 
     if key_models and name not in key_models:
         return failed(KEY_RESTRICTED)
@@ -105,6 +107,12 @@ def _lookup(team_id: str | None, key_models: tuple, name: str, is_admin: bool) -
     if team is not None:
         alias = db.session.scalar(select(TeamModelAlias).where(
             TeamModelAlias.team_id == team.id, TeamModelAlias.public_name == name))
+        if alias is None and name in (team.model_aliases or {}):
+            # LiteLLM's model_aliases: the team's own name for a model it can call; a team
+            # model's public name is never shadowed by one (services/teams.py refuses it)
+            name = team.model_aliases[name]
+            alias = db.session.scalar(select(TeamModelAlias).where(
+                TeamModelAlias.team_id == team.id, TeamModelAlias.public_name == name))
         if alias is not None:
             rows = _deployments(team_id=team.id, model_name=alias.internal_name)
             if rows:

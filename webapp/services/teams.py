@@ -55,12 +55,34 @@ def serialize(team: Team) -> dict:
     }
 
 
+def info_models(team: Team) -> list[str]:
+    """team_info.models as LiteLLM shows it: the global models the team may call (all of them:
+    all-proxy-models) and its own models' public names."""
+    own = sorted(a.public_name for a in team.aliases)
+    allowed = list(team.models or [])
+    if not own:
+        return allowed
+    return (allowed or ["all-proxy-models"]) + [n for n in own if n not in allowed]
+
+
+def stored_models(team: Team | None, models: list | None) -> list:
+    """What a team's `models` keeps: the global models it may call, [] for all of them. The
+    team's own models need no entry (it can always call them), so those read back from
+    team_info.models are dropped rather than restricting the team to them."""
+    models = list(models or [])
+    if "all-proxy-models" in models or "*" in models:
+        return []
+    own = {a.public_name for a in team.aliases} if team is not None else set()
+    return [m for m in models if m not in own]
+
+
 def info(team: Team) -> dict:
     keys = db.session.scalars(select(VirtualKey).where(VirtualKey.team_id == team.id)
                               .order_by(VirtualKey.created_at))
     return {
         "team_id": team.id,
-        "team_info": {**serialize(team), "litellm_model_table": model_table(team)},
+        "team_info": {**serialize(team), "models": info_models(team),
+                      "litellm_model_table": model_table(team)},
         "keys": [{"key_name": k.key_name, "key_alias": k.key_alias, "team_id": k.team_id,
                   "user_id": k.user_id, "created_at": isoformat(k.created_at),
                   "expires": isoformat(k.expires)} for k in keys],
@@ -75,7 +97,8 @@ def create(principal, body: dict) -> Team:
         raise APIError(400, f"Team id={team_id} belonged to a deleted team; choose another id "
                             "(a team id is never reused, so that no team inherits another's "
                             "usage and audit trail).", param="team_id")
-    team = Team(id=team_id or None, alias=body.get("team_alias"), models=body.get("models") or [],
+    team = Team(id=team_id or None, alias=body.get("team_alias"),
+                models=stored_models(None, body.get("models")),
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
                 limits=limits.from_body(body), extra=dialect.kept("team_new", body),
                 created_by=principal.actor)
@@ -91,10 +114,11 @@ def create(principal, body: dict) -> Team:
 def update(principal, body: dict) -> Team:
     team = get_team_or_404(principal, body["team_id"], role="admin")
     before = serialize(team)
-    for field, attr in (("team_alias", "alias"), ("models", "models"), ("metadata", "meta"),
-                        ("blocked", "blocked")):
+    for field, attr in (("team_alias", "alias"), ("metadata", "meta"), ("blocked", "blocked")):
         if field in body:
             setattr(team, attr, body[field])
+    if "models" in body:
+        team.models = stored_models(team, body["models"])
     merge_model_aliases(team, body.get("model_aliases") or {})
     team.limits = limits.merged(team.limits, body)
     team.extra = dialect.kept("team_update", body, team.extra)
