@@ -65,7 +65,7 @@ def test_key_restricted_to_models(client, seed, upstream):
     assert names == ["allowed"]
     response = client.post("/v1/chat/completions", headers=bearer(narrow), json={
         "model": "other", "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 400 and response.json["error"]["param"] == "model"
+    assert response.status_code == 401 and response.json["error"]["param"] == "model"
 
 
 def test_model_update_rename_and_api_base_rule(client, seed, upstream, upstream_b):

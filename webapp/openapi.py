@@ -25,7 +25,7 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(view, method: str) -> dict:
+def _operation(view, method: str, path_parameters=()) -> dict:
     name = view.__name__
     operation = {
         "operationId": f"{name}_{method}",
@@ -41,10 +41,12 @@ def _operation(view, method: str) -> dict:
         operation["requestBody"] = {"required": True,
                                     "content": _json(body or {"type": "object"})}
     parameters = schemas.QUERY_PARAMETERS.get(name, {})
-    if parameters:
-        operation["parameters"] = [
-            {"name": param, "in": "query", "required": required, "schema": schema}
-            for param, (schema, required) in parameters.items()]
+    listed = [{"name": param, "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1}} for param in path_parameters]
+    listed += [{"name": param, "in": "query", "required": required, "schema": schema}
+               for param, (schema, required) in parameters.items()]
+    if listed:
+        operation["parameters"] = listed
     return operation
 
 
@@ -56,7 +58,7 @@ def document(app: Flask) -> dict:
         view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             paths.setdefault(_path(rule.rule), {})[method.lower()] = _operation(
-                view, method.lower())
+                view, method.lower(), sorted(rule.arguments))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Teamgate", "version": "1",

@@ -165,6 +165,18 @@ KEY_UPDATE = {
                    "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
 }
 
+KEY_REGENERATE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**dialect.ignored_schema("key_regenerate"), **KEY_FIELDS, "key": NAME,
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
+}
+
+KEY_BLOCK = {
+    "type": "object", "required": ["key"], "additionalProperties": False,
+    "properties": {"key": NAME},
+}
+KEY_UNBLOCK = KEY_BLOCK
+
 USER_FIELDS = {
     "user_email": {"oneOf": [EMAIL, {"type": "null"}]},
     "user_alias": {"type": ["string", "null"], "maxLength": 256},
