@@ -14,7 +14,8 @@ DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)
 
 # the one route allowed without a declaration: Flask's own static files
 UNDECLARED_ALLOWED = {"static"}
-LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list")
+LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list",
+            "/model_group/info")
 
 
 def undeclared_routes(app: Flask) -> list[str]:
@@ -122,6 +123,7 @@ def attacks(t: dict) -> dict:
         "api.user_update": [("POST", "/user/update", {"user_id": t["user_a"],
                                                       "user_role": "proxy_admin"})],
         "api.user_list": [("GET", "/user/list", None)],
+        "api.health": [("GET", "/health", None)],
         "api.user_delete": [("POST", "/user/delete", {"user_ids": [t["user_a"]]})],
         "api.model_new": [("POST", "/model/new", new_model), ("POST", "/model/add", new_model)],
         "api.model_update": [("POST", "/model/update", {
@@ -157,7 +159,8 @@ def leaked(response, request_text: str, secrets: dict) -> list[str]:
 
 def test_team_b_cannot_touch_team_a_through_any_route_that_takes_an_id(app, client, two_teams):
     table = attacks(two_teams)
-    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models"}
+    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models",
+                            "api.model_group_info"}
     wanting = {endpoint for endpoint, view in app.view_functions.items()
                if getattr(view, "access", None) in (access.ANY_KEY, access.ADMIN)}
     assert wanting - covered == set(), "a new route needs its row in the two-team matrix"

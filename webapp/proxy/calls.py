@@ -157,7 +157,10 @@ def handle(operation: str) -> Response:
         if record.public_model is not None:
             record.write(error.status, error.error_type)
         raise
-    headers = {"x-teamgate-model-id": target.deployment_id}
+    # LiteLLM's names beside Teamgate's, for clients that read them
+    headers = {"x-teamgate-model-id": target.deployment_id,
+               "x-litellm-model-id": target.deployment_id,
+               "x-litellm-call-id": record.request_id}
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
         events = relay(sent.response, target, record, operations.get(wire))

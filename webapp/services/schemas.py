@@ -226,6 +226,7 @@ QUERY_PARAMETERS = {
     "key_info": {"key": (NAME, False)},
     "model_info": {"litellm_model_id": ({"type": "string"}, False)},
     "user_info": {"user_id": (USER_ID, False)},
+    "model_group_info": {"model_group": ({"type": "string"}, False)},
     "user_list": {"role": ({"type": "string"}, False), "user_ids": ({"type": "string"}, False),
                   "page": ({"type": "integer", "minimum": 1}, False),
                   "page_size": ({"type": "integer", "minimum": 1, "maximum": 100}, False)},
