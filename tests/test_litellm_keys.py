@@ -78,3 +78,23 @@ def test_a_model_the_team_may_not_use_is_litellms_401(client, seed, upstream):
     assert response.json["error"]["message"] == (
         "team not allowed to access model. This team can only access models=['global-b']. "
         "Tried to access global-a")
+
+
+def test_block_and_unblock_a_team(client, seed, upstream):
+    team_id, key = seed.team_with_model(upstream.url)
+    blocked = client.post("/team/block", headers=ADMIN, json={"team_id": team_id})
+    assert blocked.status_code == 200 and blocked.json["blocked"] is True
+    assert chat(client, key).status_code == 401
+    assert client.post("/team/unblock", headers=ADMIN,
+                       json={"team_id": team_id}).json["blocked"] is False
+    assert chat(client, key).status_code == 200
+
+
+def test_litellms_duration_units(client, seed):
+    team_id = seed.team()
+    for duration in ("2w", "1mo", "1y"):
+        response = client.post("/key/generate", headers=ADMIN,
+                               json={"team_id": team_id, "duration": duration})
+        assert response.status_code == 200 and response.json["expires"], duration
+    assert client.post("/key/generate", headers=ADMIN, json={
+        "team_id": team_id, "duration": "1 year"}).json["error"]["param"] == "duration"

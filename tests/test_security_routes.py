@@ -100,6 +100,8 @@ def attacks(t: dict) -> dict:
         "api.team_info": [("GET", f"/team/info?team_id={a}", None)],
         "api.team_update": [("POST", "/team/update", {"team_id": a, "team_alias": "owned"})],
         "api.team_delete": [("POST", "/team/delete", {"team_ids": [a]})],
+        "api.team_block": [("POST", "/team/block", {"team_id": a})],
+        "api.team_unblock": [("POST", "/team/unblock", {"team_id": a})],
         "api.team_new": [("POST", "/team/new", {"team_id": a})],
         "api.team_member_add": [("POST", "/team/member_add", {
             "team_id": a, "member": {"user_email": "intruder@example.com", "role": "admin"}})],

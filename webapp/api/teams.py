@@ -44,6 +44,25 @@ def team_update():
     return dialect.answer({"data": teams.serialize(team)}, "team_update", body)
 
 
+@bp.post("/team/block")
+@declare(ADMIN)
+def team_block():
+    """Block a team: its keys answer 401 at once everywhere."""
+    body = dialect.parse(schemas.TEAM_BLOCK, "team_block")
+    team = teams.update(g.principal, {"team_id": body["team_id"], "blocked": True})
+    db.session.commit()
+    return jsonify(teams.serialize(team))
+
+
+@bp.post("/team/unblock")
+@declare(ADMIN)
+def team_unblock():
+    body = dialect.parse(schemas.TEAM_UNBLOCK, "team_unblock")
+    team = teams.update(g.principal, {"team_id": body["team_id"], "blocked": False})
+    db.session.commit()
+    return jsonify(teams.serialize(team))
+
+
 @bp.post("/team/delete")
 @declare(ADMIN)
 def team_delete():

@@ -14,7 +14,9 @@ from webapp.models.base import isoformat, utcnow
 from webapp.services import audit, dialect, limits
 from webapp.services.cache import routing_cache, routing_changed
 
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# LiteLLM's units; a month (mo) is 30 days and a year (y) 365
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DAYS_PER_UNIT = {"mo": 30, "y": 365}
 # what a key may change of itself; everything else restricts it or names it
 SELF_SERVICE = ("key", "metadata")
 
@@ -56,9 +58,10 @@ def _load(token: str) -> KeyRecord | None:
 def parse_duration(duration: str | None) -> datetime | None:
     if not duration:
         return None
-    amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
+    amount, unit = re.fullmatch(r"(\d+)(mo|[smhdwy])", duration).groups()
+    amount = int(amount) * DAYS_PER_UNIT.get(unit, 1)
     try:
-        return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+        return utcnow() + timedelta(**{DURATION_UNITS.get(unit, "days"): amount})
     except OverflowError:
         raise APIError(400, "duration is too long.", param="duration") from None
 

@@ -118,6 +118,12 @@ TEAM_UPDATE = {
                    "team_id": IDENTIFIER},
 }
 
+TEAM_BLOCK = {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {"team_id": IDENTIFIER},
+}
+TEAM_UNBLOCK = TEAM_BLOCK
+
 TEAM_DELETE = {
     "type": "object", "required": ["team_ids"], "additionalProperties": False,
     "properties": {"team_ids": {"type": "array", "minItems": 1, "items": IDENTIFIER}},
@@ -145,8 +151,8 @@ TEAM_MEMBER_UPDATE = {
 KEY_FIELDS = {
     "key_alias": {"type": ["string", "null"], "maxLength": 256},
     "models": OPTIONAL_NAMES,
-    "duration": {"type": ["string", "null"], "pattern": r"^\d+[smhd]$",
-                 "description": "Use a number and a unit: 30s, 15m, 12h or 30d."},
+    "duration": {"type": ["string", "null"], "pattern": r"^\d+(mo|[smhdwy])$",
+                 "description": "Use a number and a unit: 30s, 15m, 12h, 30d, 2w, 1mo or 1y."},
     "metadata": METADATA,
     "blocked": {"type": ["boolean", "null"]},
     "user_id": {"type": ["string", "null"], "maxLength": 256},
