@@ -3,7 +3,8 @@ restriction kept), block and unblock, and LiteLLM's 401 for a model a key or tea
 import openai
 import pytest
 
-from tests.conftest import ADMIN, bearer
+from tests import test_instances
+from tests.conftest import ADMIN, LiveServer, bearer
 
 
 def chat(client, key, model="my-team-model"):
@@ -98,3 +99,18 @@ def test_litellms_duration_units(client, seed):
         assert response.status_code == 200 and response.json["expires"], duration
     assert client.post("/key/generate", headers=ADMIN, json={
         "team_id": team_id, "duration": "1 year"}).json["error"]["param"] == "duration"
+
+
+def test_a_regenerated_keys_old_secret_stops_on_every_instance(app, make_app, upstream, seed):
+    first, second = LiveServer(app), LiveServer(make_app(CACHE_CHECK_INTERVAL=0.5))
+    try:
+        _, key = seed.team_with_model(upstream.url)
+        assert test_instances.chat(first, key).status_code == 200
+        assert test_instances.chat(second, key).status_code == 200  # both instances have it cached
+        new = seed.client.post("/key/regenerate", headers=ADMIN, json={"key": key}).json["key"]
+        test_instances.seconds_until(lambda: test_instances.chat(second, key).status_code == 401)
+        assert test_instances.chat(first, key).status_code == 401
+        assert test_instances.chat(second, new).status_code == 200
+    finally:
+        first.stop()
+        second.stop()
