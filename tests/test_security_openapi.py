@@ -23,7 +23,7 @@ def test_the_document_lists_every_json_route_and_is_public(app, client):
                       for method, path, _ in json_rules(app)}
     retrieve = document["paths"]["/v1/models/{model}"]["get"]
     assert retrieve["parameters"][0] == {"name": "model", "in": "path", "required": True,
-                                         "schema": {"type": "string"}}
+                                         "schema": {"type": "string", "minLength": 1}}
     upload = document["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
     assert list(upload) == ["multipart/form-data"]
     azure_chat = document["paths"]["/openai/deployments/{deployment}/chat/completions"]["post"]

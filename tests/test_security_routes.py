@@ -15,7 +15,8 @@ DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)
 
 # the one route allowed without a declaration: Flask's own static files
 UNDECLARED_ALLOWED = {"static"}
-LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list")
+LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list",
+            "/model_group/info")
 
 
 def undeclared_routes(app: Flask) -> list[str]:
@@ -100,9 +101,13 @@ def attacks(t: dict) -> dict:
         "api.team_info": [("GET", f"/team/info?team_id={a}", None)],
         "api.team_update": [("POST", "/team/update", {"team_id": a, "team_alias": "owned"})],
         "api.team_delete": [("POST", "/team/delete", {"team_ids": [a]})],
+        "api.team_block": [("POST", "/team/block", {"team_id": a})],
+        "api.team_unblock": [("POST", "/team/unblock", {"team_id": a})],
         "api.team_new": [("POST", "/team/new", {"team_id": a})],
         "api.team_member_add": [("POST", "/team/member_add", {
             "team_id": a, "member": {"user_email": "intruder@example.com", "role": "admin"}})],
+        "api.team_member_update": [("POST", "/team/member_update", {
+            "team_id": a, "user_email": "alpha-admin@example.com", "role": "user"})],
         "api.team_member_delete": [("POST", "/team/member_delete", {
             "team_id": a, "user_email": "alpha-admin@example.com"})],
         "api.key_info": [("GET", f"/key/info?key={t['token_a']}", None)],
@@ -112,11 +117,16 @@ def attacks(t: dict) -> dict:
         "api.key_delete": [("POST", "/key/delete", {"keys": [t["token_a"]]}),
                            ("POST", "/key/delete", {"key_aliases": ["alpha-key-alias"]})],
         "api.key_generate": [("POST", "/key/generate", {"team_id": a})],
+        "api.key_regenerate": [("POST", "/key/regenerate", {"key": t["token_a"]}),
+                               ("POST", f"/key/{t['token_a']}/regenerate", None)],
+        "api.key_block": [("POST", "/key/block", {"key": t["token_a"]})],
+        "api.key_unblock": [("POST", "/key/unblock", {"key": t["token_a"]})],
         "api.user_new": [("POST", "/user/new", {"user_email": "in@example.com", "teams": [a]})],
         "api.user_info": [("GET", f"/user/info?user_id={t['user_a']}", None)],
         "api.user_update": [("POST", "/user/update", {"user_id": t["user_a"],
                                                       "user_role": "proxy_admin"})],
         "api.user_list": [("GET", "/user/list", None)],
+        "api.health": [("GET", "/health", None)],
         "api.user_delete": [("POST", "/user/delete", {"user_ids": [t["user_a"]]})],
         "api.model_new": [("POST", "/model/new", new_model), ("POST", "/model/add", new_model)],
         "api.model_update": [("POST", "/model/update", {
@@ -190,7 +200,8 @@ def leaked(response, request_text: str, secrets: dict) -> list[str]:
 
 def test_team_b_cannot_touch_team_a_through_any_route_that_takes_an_id(app, client, two_teams):
     table = attacks(two_teams)
-    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models"}
+    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models",
+                            "api.model_group_info"}
     wanting = {endpoint for endpoint, view in app.view_functions.items()
                if getattr(view, "access", None) in (access.ANY_KEY, access.ADMIN)}
     assert wanting - covered == set(), "a new route needs its row in the two-team matrix"

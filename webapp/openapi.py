@@ -25,7 +25,7 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(view, method: str, path_parameters: list[str]) -> dict:
+def _operation(view, method: str, path_parameters=()) -> dict:
     name = view.__name__
     operation = {
         "operationId": f"{name}_{method}",
@@ -42,8 +42,8 @@ def _operation(view, method: str, path_parameters: list[str]) -> dict:
         operation["requestBody"] = {"required": True,
                                     "content": {media_type: {"schema": body or {"type": "object"}}}}
     parameters = schemas.QUERY_PARAMETERS.get(name) or getattr(view, "query_parameters", {})
-    listed = [{"name": param, "in": "path", "required": True, "schema": {"type": "string"}}
-              for param in path_parameters]
+    listed = [{"name": param, "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1}} for param in path_parameters]
     listed += [{"name": param, "in": "query", "required": required, "schema": schema}
                for param, (schema, required) in parameters.items()]
     if listed:

@@ -46,6 +46,40 @@ def key_update():
     return dialect.answer(result, "key_update", body)
 
 
+@bp.post("/key/regenerate")
+@bp.post("/key/<path:key>/regenerate")
+@declare(ANY_KEY)
+def key_regenerate(key=None):
+    empty = not request.get_data(cache=True).strip()  # the path form may come without a body
+    body = dialect.parse(schemas.KEY_REGENERATE, "key_regenerate", {} if empty else None)
+    if key:
+        body["key"] = key
+    if not body.get("key"):
+        raise APIError(400, "Give the key to regenerate (in the body or the path).",
+                       param="key")
+    result = keys.regenerate(g.principal, body)
+    db.session.commit()
+    return dialect.answer(result, "key_regenerate", body)
+
+
+@bp.post("/key/block")
+@declare(ANY_KEY)
+def key_block():
+    body = dialect.parse(schemas.KEY_BLOCK, "key_block")
+    result = keys.set_blocked(g.principal, body["key"], True)
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.post("/key/unblock")
+@declare(ANY_KEY)
+def key_unblock():
+    body = dialect.parse(schemas.KEY_UNBLOCK, "key_unblock")
+    result = keys.set_blocked(g.principal, body["key"], False)
+    db.session.commit()
+    return jsonify(result)
+
+
 @bp.post("/key/delete")
 @declare(ANY_KEY)
 def key_delete():

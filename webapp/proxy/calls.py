@@ -14,7 +14,7 @@ from webapp.proxy import forwarding, hops, masking, media, upstream_headers, upl
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
-from webapp.services import limits, resolver
+from webapp.services import dialect, limits, resolver
 from webapp.services.cache import routing_cache
 from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
@@ -90,6 +90,10 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
     own, or the one it reaches the provider through (Operation.via)."""
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
+        denied = dialect.model_access_denied(g.principal, resolution, resolver.KEY_RESTRICTED,
+                                             resolver.TEAM_RESTRICTED)
+        if denied is not None:
+            raise denied
         team = g.principal.team_id or "<your team id>"
         raise APIError(400, f"{operations.get(operation).log_route}: Invalid model name passed in "
                             f"model={model}. "
@@ -178,7 +182,10 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         raise
     headers = upstream_headers.for_caller(sent.response.headers, record.request_id,
                                           target.api_key)
-    headers["x-teamgate-model-id"] = target.deployment_id
+    # LiteLLM's names beside Teamgate's, for clients that read them
+    headers.update({"x-teamgate-model-id": target.deployment_id,
+                    "x-litellm-model-id": target.deployment_id,
+                    "x-litellm-call-id": record.request_id})
     if own.raw_answer:
         return media.relay(sent, target, record, own, headers, streamed)
     if record.stream:

@@ -13,16 +13,10 @@ from webapp.services import audit, dialect, keys, spend, teams, users
 from webapp.services.cache import routing_changed
 
 ROLES = ("proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer")
-# a user named only by its id gets an address nobody can own (RFC 2606), shown as no email
-NO_EMAIL_DOMAIN = "@no-email.invalid"
 # user fields that are data of the user (kept and returned, acted on by nobody in LiteLLM either)
 DATA = ("user_alias", "metadata")
 # user-level limits: LiteLLM holds them on the user; Teamgate gives them to the user's key
 KEY_FIELDS = ("models", "tpm_limit", "rpm_limit", "max_parallel_requests")
-
-
-def email_of(user: User) -> str | None:
-    return None if user.email.endswith(NO_EMAIL_DOMAIN) else user.email
 
 
 def role_of(user: User) -> str:
@@ -33,7 +27,7 @@ def serialize(user: User) -> dict:
     extra = user.extra or {}
     counter = db.session.get(SpendCounter, ("user", user.id))
     return {
-        **extra, "user_id": user.id, "user_email": email_of(user), "user_role": role_of(user),
+        **extra, "user_id": user.id, "user_email": users.email_of(user), "user_role": role_of(user),
         "user_alias": extra.get("user_alias"), "metadata": extra.get("metadata") or {},
         "models": extra.get("models") or [], "teams": sorted(m.team_id for m in user.memberships),
         "spend": counter.spend if counter else 0.0,
@@ -91,9 +85,7 @@ def create(principal, body: dict) -> tuple[dict, list[str]]:
     user_id, email = body.get("user_id"), body.get("user_email")
     if user_id and db.session.get(User, user_id) is not None:
         raise APIError(400, f"User id={user_id} already exists.", param="user_id")
-    if not email:
-        email = user_id if user_id and "@" in user_id else f"{user_id or new_id()}{NO_EMAIL_DOMAIN}"
-    user = users.create(principal, email, password=None,
+    user = users.create(principal, users.address_for(user_id, email), password=None,
                         is_admin=body.get("user_role") == "proxy_admin", user_id=user_id)
     user.role = body.get("user_role") or "internal_user"
     _apply(principal, user, body, "user_new")

@@ -9,6 +9,8 @@ import difflib
 from flask import jsonify
 
 from webapp.errors import APIError
+from webapp.extensions import db
+from webapp.models import Team
 from webapp.services.validation import json_body, validate
 
 IGNORED_HEADER = "x-teamgate-ignored-fields"
@@ -143,3 +145,25 @@ def answer(payload, route: str, body: dict, also: list[str] = ()):
     if names:
         response.headers[IGNORED_HEADER] = ", ".join(names)
     return response
+
+
+def _listed(names) -> str:
+    return "[" + ", ".join(f"'{name}'" for name in names) + "]"
+
+
+def model_access_denied(principal, resolution, key_restricted: str,
+                        team_restricted: str) -> APIError | None:
+    """LiteLLM's 401 for a key or team not allowed a model (its words, so scripts that match
+    them keep working); None when the name simply did not resolve. A key's list is checked
+    before any lookup and a team's only against global models, so neither says whether
+    another team has a model of that name."""
+    if resolution.how == key_restricted:
+        subject, models = "key", principal.key_models
+    elif resolution.how == team_restricted:
+        team = db.session.get(Team, principal.team_id)
+        subject, models = "team", (team.models if team is not None else [])
+    else:
+        return None
+    return APIError(401, f"{subject} not allowed to access model. This {subject} can only "
+                         f"access models={_listed(models)}. Tried to access {resolution.name}",
+                    param="model", error_type=f"{subject}_model_access_denied")

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from webapp.crypto import hash_key, mask, new_virtual_key
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Membership, Team, VirtualKey
+from webapp.models import Membership, SpendCounter, Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
 from webapp.services import audit, dialect, limits
 from webapp.services.cache import routing_cache, routing_changed
 
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# LiteLLM's units; a month (mo) is 30 days and a year (y) 365
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DAYS_PER_UNIT = {"mo": 30, "y": 365}
 # what a key may change of itself; everything else restricts it or names it
 SELF_SERVICE = ("key", "metadata")
 
@@ -56,9 +58,10 @@ def _load(token: str) -> KeyRecord | None:
 def parse_duration(duration: str | None) -> datetime | None:
     if not duration:
         return None
-    amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
+    amount, unit = re.fullmatch(r"(\d+)(mo|[smhdwy])", duration).groups()
+    amount = int(amount) * DAYS_PER_UNIT.get(unit, 1)
     try:
-        return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+        return utcnow() + timedelta(**{DURATION_UNITS.get(unit, "days"): amount})
     except OverflowError:
         raise APIError(400, "duration is too long.", param="duration") from None
 
@@ -152,7 +155,7 @@ def visible(principal) -> list[VirtualKey]:
     return list(db.session.scalars(query))
 
 
-def update(principal, body: dict) -> dict:
+def update(principal, body: dict, route: str = "key_update") -> dict:
     row = find(principal, body["key"])
     restricted = sorted(set(body) - set(SELF_SERVICE) - {"team_id"})
     if restricted and not manages(principal, row):
@@ -173,7 +176,7 @@ def update(principal, body: dict) -> dict:
     if "duration" in body:
         row.expires = parse_duration(body["duration"])
     row.limits = limits.merged(row.limits, body)
-    row.extra = dialect.kept("key_update", body, row.extra)
+    row.extra = dialect.kept(route, body, row.extra)
     audit.record(principal, "key.update", "key", row.key_name, row.team_id,
                  before=before, after=serialize(row))
     routing_changed()
@@ -198,6 +201,46 @@ def delete(principal, rows: list[VirtualKey]) -> list[str]:
         db.session.delete(row)
     routing_changed()
     return [row.key_name for row in rows]
+
+
+def regenerate(principal, body: dict) -> dict:
+    """A new secret for a key, with everything else of it kept (its spend too) and the fields
+    sent applied as /key/update applies them; the old secret stops working at once on every
+    worker and instance (the routing change below)."""
+    row = find(principal, body["key"])
+    if not manages(principal, row):
+        raise APIError(403, "Only the proxy admin or an admin of the key's team may regenerate "
+                            "it.", param="key")
+    secret = new_virtual_key()
+    new = VirtualKey(token=hash_key(secret), key_name=mask(secret), key_alias=row.key_alias,
+                     team_id=row.team_id, user_id=row.user_id, models=list(row.models or []),
+                     meta=dict(row.meta or {}), limits=dict(row.limits or {}),
+                     blocked=row.blocked, extra=dict(row.extra or {}), expires=row.expires,
+                     created_at=row.created_at, created_by=row.created_by)
+    counter = db.session.get(SpendCounter, ("key", row.token))
+    if counter is not None:
+        db.session.add(SpendCounter(
+            kind="key", subject_id=new.token, spend=counter.spend,
+            budget_reset_at=counter.budget_reset_at, soft_alerted_at=counter.soft_alerted_at,
+            max_budget=counter.max_budget, budget_duration=counter.budget_duration,
+            updated_at=counter.updated_at))
+        db.session.delete(counter)
+    audit.record(principal, "key.regenerate", "key", row.key_name, row.team_id,
+                 before=serialize(row), after={"key_name": new.key_name})
+    db.session.delete(row)
+    db.session.flush()  # the alias is free again for the new row
+    db.session.add(new)
+    db.session.flush()
+    changes = {k: v for k, v in body.items() if k != "key"}
+    if changes:
+        update(principal, {**changes, "key": new.token}, route="key_regenerate")
+    routing_changed()
+    return {"key": secret, **serialize(new)}
+
+
+def set_blocked(principal, key: str, blocked: bool) -> dict:
+    """/key/block and /key/unblock: a blocked key answers 401 at once everywhere."""
+    return update(principal, {"key": key, "blocked": blocked})
 
 
 def find_by_alias(principal, alias: str) -> VirtualKey:

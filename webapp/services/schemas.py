@@ -119,6 +119,12 @@ TEAM_UPDATE = {
                    "team_id": IDENTIFIER},
 }
 
+TEAM_BLOCK = {
+    "type": "object", "required": ["team_id"], "additionalProperties": False,
+    "properties": {"team_id": IDENTIFIER},
+}
+TEAM_UNBLOCK = TEAM_BLOCK
+
 TEAM_DELETE = {
     "type": "object", "required": ["team_ids"], "additionalProperties": False,
     "properties": {"team_ids": {"type": "array", "minItems": 1, "items": IDENTIFIER}},
@@ -146,8 +152,8 @@ TEAM_MEMBER_UPDATE = {
 KEY_FIELDS = {
     "key_alias": {"type": ["string", "null"], "maxLength": 256},
     "models": OPTIONAL_NAMES,
-    "duration": {"type": ["string", "null"], "pattern": r"^\d+[smhd]$",
-                 "description": "Use a number and a unit: 30s, 15m, 12h or 30d."},
+    "duration": {"type": ["string", "null"], "pattern": r"^\d+(mo|[smhdwy])$",
+                 "description": "Use a number and a unit: 30s, 15m, 12h, 30d, 2w, 1mo or 1y."},
     "metadata": METADATA,
     "blocked": {"type": ["boolean", "null"]},
     "user_id": {"type": ["string", "null"], "maxLength": 256},
@@ -165,6 +171,18 @@ KEY_UPDATE = {
     "properties": {**dialect.ignored_schema("key_update"), **KEY_FIELDS, "key": NAME,
                    "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
 }
+
+KEY_REGENERATE = {
+    "type": "object", "additionalProperties": False,
+    "properties": {**dialect.ignored_schema("key_regenerate"), **KEY_FIELDS, "key": NAME,
+                   "team_id": {"oneOf": [IDENTIFIER, {"type": "null"}]}},
+}
+
+KEY_BLOCK = {
+    "type": "object", "required": ["key"], "additionalProperties": False,
+    "properties": {"key": NAME},
+}
+KEY_UNBLOCK = KEY_BLOCK
 
 USER_FIELDS = {
     "user_email": {"oneOf": [EMAIL, {"type": "null"}]},
@@ -215,6 +233,7 @@ QUERY_PARAMETERS = {
     "key_info": {"key": (NAME, False)},
     "model_info": {"litellm_model_id": ({"type": "string"}, False)},
     "user_info": {"user_id": (USER_ID, False)},
+    "model_group_info": {"model_group": ({"type": "string"}, False)},
     "user_list": {"role": ({"type": "string"}, False), "user_ids": ({"type": "string"}, False),
                   "page": ({"type": "integer", "minimum": 1}, False),
                   "page_size": ({"type": "integer", "minimum": 1, "maximum": 100}, False)},
