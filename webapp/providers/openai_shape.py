@@ -2,6 +2,7 @@
 reading a caller's messages (text, images, tool calls) and writing answers, stream chunks and
 embeddings lists as OpenAI clients expect them."""
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,61 @@ class StreamOutcome:
         self.prompt_tokens = usage.get("prompt_tokens")
         self.completion_tokens = usage.get("completion_tokens")
         self.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+
+
+# every chunk of a stream asked for usage carries "usage": null until the usage-only chunk
+USAGE_NULLS = (b',"usage":null', b', "usage": null', b'"usage":null,', b'"usage": null, ')
+EVENT = re.compile(rb"(?s).*?\r?\n\r?\n")
+
+
+def asks_stream_usage(body: dict | None) -> bool:
+    """Whether a chat stream's caller asked for the usage chunk (stream_options.include_usage)."""
+    options = (body or {}).get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def with_stream_usage(body: dict, takes: bool) -> dict:
+    """A chat stream's body as sent upstream: asking for usage where the upstream takes
+    stream_options, without stream_options where it refuses them (Mistral, Azure before
+    2024-08-01), which would otherwise answer 400 or 422."""
+    if body.get("stream") is not True:
+        return body
+    if not takes:
+        return {k: v for k, v in body.items() if k != "stream_options"}
+    options = body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    return {**body, "stream_options": {**options, "include_usage": True}}
+
+
+def reports_usage(block: bytes) -> bool:
+    """Whether a block that mentions "usage" has counts in it, not only "usage": null."""
+    return block.count(b'"usage"') > (block.count(b'"usage":null')
+                                       + block.count(b'"usage": null'))
+
+
+def _usage_only(event: bytes) -> bool:
+    for line in event.splitlines():
+        if line.startswith(b"data:") and b'"usage"' in line:
+            try:
+                payload = json.loads(line[5:])
+            except (ValueError, RecursionError):
+                return False
+            return (isinstance(payload, dict) and payload.get("choices") == []
+                    and bool(payload.get("usage")))
+    return False
+
+
+def without_usage(block: bytes) -> bytes:
+    """A block of whole chat.completion.chunk events as a caller that did not ask for usage
+    would have had it: no `"usage": null` in each chunk, no usage-only chunk at the end."""
+    for null in USAGE_NULLS:
+        if null in block:
+            block = block.replace(null, b"")
+    if b'"usage"' not in block:
+        return block
+    events = EVENT.findall(block)
+    rest = block[sum(map(len, events)):]
+    return b"".join(e for e in events if b'"usage"' not in e or not _usage_only(e)) + rest
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")

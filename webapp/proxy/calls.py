@@ -156,7 +156,7 @@ def handle(operation: str) -> Response:
     headers = {"x-teamgate-model-id": target.deployment_id}
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-        events = relay(sent.response, target, record, operations.get(wire))
+        events = relay(sent.response, target, record, operations.get(wire), body)
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
         return Response(events, status=200, headers=headers, content_type="text/event-stream")
