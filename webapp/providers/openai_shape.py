@@ -55,6 +55,15 @@ def reports_usage(block: bytes) -> bool:
                                        + block.count(b'"usage": null'))
 
 
+def deltas(block: bytes) -> int:
+    """The deltas with something in them in a block of events (a cut-short stream's estimate
+    of its completion: OpenAI's streams carry about a token each)."""
+    count = block.count(b'"delta"')
+    if count:
+        count -= block.count(b'"delta":{}') + block.count(b'"delta": {}')
+    return count
+
+
 def _usage_only(event: bytes) -> bool:
     for line in event.splitlines():
         if line.startswith(b"data:") and b'"usage"' in line:

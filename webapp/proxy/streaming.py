@@ -113,7 +113,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
                     block = openai_shape.without_usage(block)
                     if not block:
                         continue
-            deltas += block.count(b'"delta"')
+            deltas += openai_shape.deltas(block)
             last = block
             yield block
         if outcome.error is not None:  # the translation ended the stream with an error event
