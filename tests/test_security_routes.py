@@ -113,6 +113,7 @@ def attacks(t: dict) -> dict:
         "api.key_info": [("GET", f"/key/info?key={t['token_a']}", None)],
         "api.spend_logs": [("GET", f"/spend/logs?team_id={a}", None)],
         "api.spend_report": [("GET", f"/global/spend/report?team_id={a}", None)],
+        "api.prometheus_metrics": [("GET", "/metrics", None)],  # names every team's series
         "api.key_update": [("POST", "/key/update", {"key": t["token_a"], "blocked": True})],
         "api.key_delete": [("POST", "/key/delete", {"keys": [t["token_a"]]}),
                            ("POST", "/key/delete", {"key_aliases": ["alpha-key-alias"]})],

@@ -25,12 +25,18 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
+def _success(view) -> dict:
+    """JSON, unless the view declares another type (/metrics: Prometheus's text format)."""
+    media_type = getattr(view, "media_type", None)
+    return {media_type: {"schema": {"type": "string"}}} if media_type else _json(SUCCESS)
+
+
 def _operation(view, method: str, path_parameters=()) -> dict:
     name = view.__name__
     operation = {
         "operationId": f"{name}_{method}",
         "summary": (view.__doc__ or name.replace("_", " ")).strip().splitlines()[0],
-        "responses": {"200": {"description": "Success", "content": _json(SUCCESS)},
+        "responses": {"200": {"description": "Success", "content": _success(view)},
                       "default": {"description": "Error", "content": _json(
                           getattr(view, "error_schema", None) or ERROR)}},
     }

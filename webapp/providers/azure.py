@@ -1,4 +1,5 @@
 """Azure OpenAI deployments: the deployment and api-version are in the URL, the key in api-key."""
+import re
 from urllib.parse import quote
 
 from webapp.providers.base import Field, Provider, Target, api_key_field
@@ -7,6 +8,8 @@ PATHS = {"chat": "chat/completions", "embeddings": "embeddings", "completions": 
          "images": "images/generations", "speech": "audio/speech",
          "transcriptions": "audio/transcriptions"}
 DEFAULT_API_VERSION = "2024-10-21"
+# the first api-version whose chat completions take stream_options (older ones answer 400)
+STREAM_USAGE_SINCE = "2024-08-01"
 
 
 class AzureProvider(Provider):
@@ -23,6 +26,10 @@ class AzureProvider(Provider):
               max_length=64),
         api_key_field(),
     )
+
+    def takes_stream_usage(self, target: Target) -> bool:
+        version = target.api_version or DEFAULT_API_VERSION
+        return bool(re.match(r"\d{4}-\d{2}-\d{2}", version)) and version[:10] >= STREAM_USAGE_SINCE
 
     def url(self, target: Target, operation: str) -> str:
         deployment = quote(target.upstream_model, safe="")

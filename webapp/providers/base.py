@@ -3,6 +3,8 @@ it authenticates, how answers come back. The API's schema, the dashboard's form,
 and the masking of secrets are all read from these declarations."""
 from dataclasses import dataclass, field
 
+from webapp.providers import openai_shape as shape
+
 
 @dataclass(frozen=True)
 class Field:
@@ -78,6 +80,17 @@ class Provider:
     # TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES by the transport) rather than its raw chunks
     stream_lines = False
 
+    def takes_stream_usage(self, target: Target) -> bool:
+        """Whether the upstream takes `stream_options: {"include_usage": true}` on a chat
+        stream. Where it does, Teamgate asks for usage on every stream (and strips the usage
+        chunk again for a caller that did not ask); where it does not, the field is never
+        sent. Only providers whose chat streams are relayed ask."""
+        return False
+
+    def stream_usage_asked(self, target: Target, operation: str) -> bool:
+        """Whether Teamgate asks this call's upstream for the usage chunk itself."""
+        return operation == "chat" and self.relays(operation) and self.takes_stream_usage(target)
+
     def relays(self, operation: str) -> bool:
         """Whether the upstream speaks `operation`'s own wire format, so that its answer and
         its stream are relayed as they come (only the key masked) rather than translated."""
@@ -103,8 +116,10 @@ class Provider:
 
     def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
         headers = {"Content-Type": "application/json", **self.auth_headers(target)}
-        return PreparedCall(self.url(target, operation), headers,
-                            {**body, "model": target.upstream_model})
+        body = {**body, "model": target.upstream_model}
+        if operation == "chat" and self.relays(operation):
+            body = shape.with_stream_usage(body, self.takes_stream_usage(target))
+        return PreparedCall(self.url(target, operation), headers, body)
 
     def translate_response(self, operation: str, payload: dict) -> dict:
         """The upstream's JSON answer in OpenAI's shape."""

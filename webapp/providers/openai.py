@@ -22,6 +22,9 @@ class OpenAIProvider(Provider):
         api_key_field(),
     )
 
+    def takes_stream_usage(self, target: Target) -> bool:
+        return True
+
     def url(self, target: Target, operation: str) -> str:
         return self.base(target) + PATHS[operation]
 

@@ -14,7 +14,7 @@ from webapp.proxy import forwarding, hops, masking, media, upstream_headers, upl
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
-from webapp.services import dialect, limits, resolver
+from webapp.services import dialect, limits, metrics, resolver
 from webapp.services.cache import routing_cache
 from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
@@ -52,7 +52,7 @@ class CallRecord:
         if self.ticket is not None:
             self.ticket.settle(self.prompt_tokens, self.completion_tokens)
         principal = self.principal
-        self.log.add(
+        row = self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
             key_name=principal.key_name, route=operations.get(self.operation).log_route,
             public_model=self.public_model, deployment_id=self.deployment_id, status=status,
@@ -61,6 +61,7 @@ class CallRecord:
             completion_tokens=self.completion_tokens, cache_read_tokens=self.cache_read_tokens,
             cache_creation_tokens=self.cache_creation_tokens, stream=self.stream,
             error_type=error_type)
+        metrics.observe(self.log.app, row)
 
     def take_usage(self, counts: dict | None):
         """Token counts read from the answer or the stream (operations.USAGE_FIELDS)."""
@@ -190,9 +191,7 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         return media.relay(sent, target, record, own, headers, streamed)
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        events = relay(sent.response, target, record, operations.get(wire), include_usage)
+        events = relay(sent.response, target, record, operations.get(wire), body)
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
         return Response(events, status=200, headers=headers, content_type="text/event-stream")

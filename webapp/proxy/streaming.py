@@ -5,14 +5,23 @@ which no client could act on sooner. Status and headers are decided before the f
 failure after it becomes one `data: {"error": ...}` event. Closing the generator (the client
 went away) closes the upstream.
 
+Every chat stream is logged with its token counts: Teamgate asks an upstream that takes
+stream_options for the usage chunk (Provider.takes_stream_usage) and, when the caller did not
+ask for it, takes it out again, so that the caller reads what the upstream would have sent it.
+A stream cut short (the upstream broke off, the client went away) before its usage came is
+logged with an estimate: the prompt counted as the tpm limit estimates it, a completion token
+for each delta relayed (about one each in OpenAI's streams), so that it is still paid for.
+
 Every step is linear in the bytes of its piece: each piece is searched once for the last event
 end in it, and what is held is joined once, when its event ends."""
 
 from webapp.operations import Operation
 from webapp.proxy import failures, masking, transport
+from webapp.providers import openai_shape
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
 from webapp.providers.sse import EventTooLarge
+from webapp.services.limits import estimate_tokens
 
 # an event still incomplete after this many bytes is relayed as it comes, less what could be
 # the start of the key: for so long an event, only the key's own bytes are looked for
@@ -76,24 +85,42 @@ def _reframed(response: transport.Answer, target: Target, secret, outcome: Strea
         yield masking.events(secret, event)
 
 
+def _estimate(record, body: dict | None, deltas: int):
+    """The counts of a stream that ended before its usage came: what the upstream reported
+    so far, the rest estimated."""
+    if record.prompt_tokens is None:
+        record.prompt_tokens = estimate_tokens({"messages": (body or {}).get("messages"),
+                                                "input": (body or {}).get("input")})
+    if record.completion_tokens is None:
+        record.completion_tokens = deltas
+
+
 def relay(response: transport.Answer, target: Target, record, operation: Operation,
-          include_usage: bool = False):
-    """The upstream's stream for `operation` (the one it was called with), its usage read on
-    the way and the call logged when it ends; a translated stream ends with a usage chunk if
-    the caller asked for one (stream_options.include_usage)."""
-    status, error_type, last = 200, None, b""
+          body: dict | None = None):
+    """The upstream's stream for `operation` (the one it was called with; `body`, what it was
+    called with), its usage read on the way and the call logged when it ends."""
+    status, error_type, last, deltas = 200, None, b"", 0
     secret = masking.Secret.of(target.api_key)
     outcome = StreamOutcome(line_limit=response.line_limit)
+    asked = openai_shape.asks_stream_usage(body)
+    strip = not asked and target.provider.stream_usage_asked(target, operation.name)
     if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret, response.line_limit)
     elif target.provider.translates_chunks:
-        blocks = _reframed(response, target, secret, outcome, include_usage)
+        blocks = _reframed(response, target, secret, outcome, asked)
     else:
         blocks = _translated(response, target, secret)
     try:
         for block in blocks:
             if b'"usage"' in block:
-                record.take_usage(operation.stream_usage(block))
+                # with usage asked for, every chunk carries "usage": null; only one has counts
+                if openai_shape.reports_usage(block):
+                    record.take_usage(operation.stream_usage(block))
+                if strip:
+                    block = openai_shape.without_usage(block)
+                    if not block:
+                        continue
+            deltas += openai_shape.deltas(block)
             last = block
             yield block
         if outcome.error is not None:  # the translation ended the stream with an error event
@@ -116,4 +143,6 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
                                "completion_tokens": outcome.completion_tokens,
                                "cache_read_tokens": outcome.cached_tokens,
                                "cache_creation_tokens": outcome.cache_creation_tokens})
+        if status != 200 and deltas:
+            _estimate(record, body, deltas)
         record.write(status, error_type)
