@@ -202,7 +202,7 @@ def test_a_stream_the_client_leaves_is_logged_with_what_it_used(app, live, seed,
                      b"Content-Type: application/json\r\nContent-Length: "
                      + str(len(body)).encode() + b"\r\n\r\n" + body)
         received = b""
-        while b"22" not in received:
+        while b'"22"' not in received:  # the third word's event (not a header's digits)
             received += sock.recv(4096)
     deadline = time.monotonic() + 5
     row = None
