@@ -27,7 +27,7 @@ class StreamOutcome:
 
 # every chunk of a stream asked for usage carries "usage": null until the usage-only chunk
 USAGE_NULLS = (b',"usage":null', b', "usage": null', b'"usage":null,', b'"usage": null, ')
-EVENT = re.compile(rb"(?s).*?\r?\n\r?\n")
+EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 def asks_stream_usage(body: dict | None) -> bool:
@@ -84,9 +84,14 @@ def without_usage(block: bytes) -> bytes:
             block = block.replace(null, b"")
     if b'"usage"' not in block:
         return block
-    events = EVENT.findall(block)
-    rest = block[sum(map(len, events)):]
-    return b"".join(e for e in events if b'"usage"' not in e or not _usage_only(e)) + rest
+    kept, start = [], 0
+    for end in EVENT_END.finditer(block):  # one pass: a long event is not searched again
+        event = block[start:end.end()]
+        if b'"usage"' not in event or not _usage_only(event):
+            kept.append(event)
+        start = end.end()
+    kept.append(block[start:])
+    return b"".join(kept)
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
