@@ -2,6 +2,7 @@
 reading a caller's messages (text, images, tool calls) and writing answers, stream chunks and
 embeddings lists as OpenAI clients expect them."""
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class StreamOutcome:
 
 # every chunk of a stream asked for usage carries "usage": null until the usage-only chunk
 USAGE_NULLS = (b',"usage":null', b', "usage": null', b'"usage":null,', b'"usage": null, ')
+EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 def asks_stream_usage(body: dict | None) -> bool:
@@ -83,44 +85,16 @@ def without_usage(block: bytes) -> bytes:
     for null in USAGE_NULLS:
         if null in block:
             block = block.replace(null, b"")
-    at = block.find(b'"usage"')
-    if at < 0:
+    if b'"usage"' not in block:
         return block
     kept, start = [], 0
-    ends = _EventEnds(block)
-    while at >= 0:
-        end = ends.after(at)
-        if end < 0:  # an event still incomplete: it stays as it is
-            break
-        begin = max(start, _event_start(block, start, at))
-        if _usage_only(block[begin:end]):
-            kept.append(block[start:begin])
-            start = end
-        at = block.find(b'"usage"', end)
+    for end in EVENT_END.finditer(block):  # one pass: a long event is not searched again
+        event = block[start:end.end()]
+        if b'"usage"' not in event or not _usage_only(event):
+            kept.append(event)
+        start = end.end()
     kept.append(block[start:])
     return b"".join(kept)
-
-
-def _event_start(block: bytes, floor: int, at: int) -> int:
-    lf, crlf = block.rfind(b"\n\n", floor, at), block.rfind(b"\n\r\n", floor, at)
-    return max(lf + 2 if lf >= 0 else floor, crlf + 3 if crlf >= 0 else floor)
-
-
-class _EventEnds:
-    """Where the event around a position ends, each kind of blank line searched forward once."""
-
-    def __init__(self, block: bytes):
-        self.block = block
-        self.found = {b"\n\n": -2, b"\n\r\n": -2}  # the last place found; -1: no more
-
-    def after(self, at: int) -> int:
-        ends = []
-        for mark, place in self.found.items():
-            if place != -1 and place < at:
-                place = self.found[mark] = self.block.find(mark, at)
-            if place >= 0:
-                ends.append(place + len(mark))
-        return min(ends, default=-1)
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
