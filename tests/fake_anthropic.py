@@ -6,6 +6,7 @@ n, stream_options, response_format, user, ...), a system prompt that is not a st
 blocks, roles other than user and assistant, content blocks of unknown types, tool_use blocks
 not answered by tool_result blocks at the start of the next user turn, a tool_choice naming a
 tool that is not there."""
+import json
 from pathlib import Path
 
 from tests.fake_upstream import FakeUpstream, Received, Reply
@@ -18,6 +19,11 @@ BLOCKS = {"user": {"text", "image", "document", "tool_result", "search_result"},
           "assistant": {"text", "tool_use", "thinking", "redacted_thinking",
                         "server_tool_use", "web_search_tool_result"}}
 TOOL_CHOICES = {"auto", "any", "tool", "none"}
+
+
+def fixture(name: str):
+    """A recorded JSON fixture (tests/fixtures/anthropic/<name>)."""
+    return json.loads((FIXTURES / name).read_text())
 
 
 def sse_events(name: str) -> list[bytes]:

@@ -8,9 +8,8 @@ import openai
 import pytest
 
 from tests.conftest import ADMIN, bearer
-from tests.fake_anthropic import FakeAnthropic, message, recorded
+from tests.fake_anthropic import FakeAnthropic, fixture, message, recorded
 from tests.fake_upstream import Reply
-from tests.test_anthropic_translation import fixture
 
 PROVIDER_KEY = "sk-ant-team-provider-key-4242"
 WEATHER = [{"type": "function", "function": {

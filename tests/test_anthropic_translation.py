@@ -4,16 +4,12 @@ import json
 
 import pytest
 
-from tests.fake_anthropic import FIXTURES, sse_events
+from tests.fake_anthropic import fixture, sse_events
 from webapp.errors import APIError
 from webapp.operations import messages_chat
 from webapp.providers import anthropic_chat, openai_shape
 from webapp.providers.anthropic import AnthropicProvider, compact
 from webapp.proxy.transport.answer import LineSplitter
-
-
-def fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
 
 
 def pieces(data: bytes, size: int) -> list[bytes]:

@@ -50,12 +50,13 @@ class AnthropicProvider(Provider):
         return headers
 
     def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
-        call = super().prepare(target, operation, body)
         if operation == "chat":
-            call.body = anthropic_chat.request(body, target.upstream_model,
-                                               target.max_output_tokens)
-        call.body = compact(call.body)
-        return call
+            payload = anthropic_chat.request(body, target.upstream_model,
+                                             target.max_output_tokens)
+        else:  # relayed: the caller's body, its model the deployment's
+            payload = {**body, "model": target.upstream_model}
+        headers = {"Content-Type": "application/json", **self.auth_headers(target)}
+        return PreparedCall(self.url(target, operation), headers, compact(payload))
 
     def translate_response(self, operation: str, payload: dict, model: str = "") -> dict:
         return anthropic_chat.response(payload)
