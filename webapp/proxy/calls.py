@@ -169,7 +169,7 @@ def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
     the token counts saves serialising them again), or its translation; the key masked."""
     content = sent.response.content
     passthrough = target.provider.relays(wire) and wire == operation
-    secret = masking.Secret.of(target.api_key)
+    secret = masking.Secret.of(target)
     try:
         # parsed even when relayed: a body that is not a JSON object is the upstream's failure
         payload = json.loads(content)

@@ -1,9 +1,9 @@
 """The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
 import json
 
-from webapp.crypto import mask
 from webapp.errors import APIError
 from webapp.proxy import transport
+from webapp.proxy.masking import Secret
 
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
@@ -26,14 +26,8 @@ LIMITED_PARTS = {
 }
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """An upstream message with the team's key removed, should the provider echo it."""
-    if secret and secret in text:
-        text = text.replace(secret, mask(secret))
-    return text
-
-
-def upstream_message(response: transport.Answer, secret: str | None) -> str:
+def upstream_message(response: transport.Answer, secret: Secret | None) -> str:
+    """The upstream's own message, every secret of the deployment masked should it echo one."""
     try:
         payload = response.json()
         error = payload.get("error", payload) if isinstance(payload, dict) else payload
@@ -41,7 +35,8 @@ def upstream_message(response: transport.Answer, secret: str | None) -> str:
         message = message if isinstance(message, str) else json.dumps(message)
     except ValueError:
         message = response.text[:300]
-    return scrub(message.strip() or response.reason or "", secret)
+    message = message.strip() or response.reason or ""
+    return secret.scrub_text(message) if secret is not None else message
 
 
 def retry_after(response: transport.Answer) -> float | None:
@@ -60,7 +55,7 @@ def is_retryable(response: transport.Answer) -> bool:
     return wait <= MAX_RETRY_AFTER
 
 
-def from_status(response: transport.Answer, secret: str | None) -> APIError:
+def from_status(response: transport.Answer, secret: Secret | None) -> APIError:
     status = response.status
     if 300 <= status < 400:
         return APIError(502, f"The upstream answered with a redirect ({status}); Teamgate does "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from webapp.proxy import failures, transport
+from webapp.proxy import failures, masking, transport
 from webapp.providers.base import PreparedCall, Target
 
 
@@ -87,7 +87,7 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
                 if stream:  # from here only the idle timeout between chunks applies
                     response.deadline = None
                 return Sent(response, elapsed)
-            error = failures.from_status(response, target.api_key)
+            error = failures.from_status(response, masking.Secret.of(target))
             retryable = failures.is_retryable(response)
             response.close()
             if not retryable or attempt >= max_retries:

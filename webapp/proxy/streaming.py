@@ -72,7 +72,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     """The upstream's stream for `operation` (the one it was called with), its usage read on
     the way and the call logged when it ends."""
     status, error_type, last = 200, None, b""
-    secret = masking.Secret.of(target.api_key)
+    secret = masking.Secret.of(target)
     outcome = StreamOutcome()
     if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret)
