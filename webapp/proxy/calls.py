@@ -16,7 +16,7 @@ from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
 from webapp.services import limits, resolver
 from webapp.services.cache import routing_cache
-from webapp.services.egress import check_api_base
+from webapp.services.egress import check_api_base, typed_destination
 from webapp.services.request_log import writer
 from webapp.services.validation import json_body, refuse_nul
 
@@ -94,11 +94,11 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
                             f"/team/info?team_id={team} to check your team's model aliases.",
                        param="model")
     target = resolution.pick()
-    if target.api_base:
-        # a refused api_base answers with the check's own message; the result is kept until the
-        # next routing change, and every new connection is checked again when it opens
-        routing_cache().get(("egress", target.api_base),
-                            lambda: check_api_base(target.api_base))
+    destination = typed_destination(target)
+    if destination:
+        # a refused destination answers with the check's own message; the result is kept until
+        # the next routing change, and every new connection is checked again when it opens
+        routing_cache().get(("egress", destination), lambda: check_api_base(destination))
     offered = target.provider.operations
     if operation in offered:
         return target, operation
