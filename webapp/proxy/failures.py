@@ -1,4 +1,4 @@
-"""The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
+"""The one mapping from upstream failures to what the caller gets (the table in docs/security.md)."""
 import json
 
 from webapp.errors import APIError
