@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from tests.fake_bedrock import FakeBedrock, Reply, event, exception, frame, text_stream
 from webapp.errors import APIError
 from webapp.config import Defaults
-from webapp.proxy import failures, transport
+from webapp.proxy import failures, masking, transport
 from webapp.proxy.forwarding import new_client
 from webapp.providers.bedrock import FIELDS, BedrockProvider, EventFrames
 from webapp.providers.base import Target
@@ -223,6 +223,7 @@ def test_framing_cost_is_linear_in_the_bytes_however_they_are_chunked():
     assert cut < apart * 4
 
 
+@pytest.mark.canary_exempt  # botocore's own add_auth logs the token here, on purpose
 def test_signing_never_logs_the_session_token(caplog):
     caplog.set_level(logging.DEBUG)
     # botocore's add_auth logs the canonical request, token included, at DEBUG ...
@@ -337,11 +338,11 @@ def test_a_signed_converse_call_is_accepted_and_answered(bedrock, send):
 
 def test_a_wrong_secret_gets_403_like_aws_and_the_caller_a_401(bedrock, send):
     wrong = "sk-provider-aws-secret-not-the-right-one"
-    answer = send(PROVIDER.prepare(target(api_base=bedrock.url, secret=wrong),
-                                         "chat", CHAT))
+    deployment = target(api_base=bedrock.url, secret=wrong)
+    answer = send(PROVIDER.prepare(deployment, "chat", CHAT))
     assert answer.status == 403
     assert answer.headers["x-amzn-errortype"] == "InvalidSignatureException"
-    error = failures.from_status(answer, wrong)
+    error = failures.from_status(answer, masking.Secret.of(deployment))
     assert (error.status, error.error_type) == (401, "authentication_error")
     assert "signature we calculated does not match" in error.message
     assert wrong not in error.message

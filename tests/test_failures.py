@@ -1,4 +1,4 @@
-"""The failure table of spec/security.md against the real fake upstream, through the openai
+"""The failure table of docs/security.md against the real fake upstream, through the openai
 client: each upstream condition gives the documented status, error type and exception class."""
 import socket
 

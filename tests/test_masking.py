@@ -1,6 +1,8 @@
-"""The team's provider key never reaches the caller, whatever the upstream does with it: echoed in
-a 200 answer, split across two pieces of a stream, or hidden behind JSON's \\u escapes. The
-caller gets the masked form (`sk-...` + last 4) in its place."""
+"""A deployment's secrets never reach the caller, whatever the upstream does with them: echoed in
+a 200 answer or an error, split across two pieces of a stream, or hidden behind JSON's \\u
+escapes. Its provider key, and every other field its provider declares secret (Bedrock's secret
+key and session token, a Vertex AI service-account key). The caller gets the masked form
+(`sk-...` + last 4) in its place."""
 import itertools
 import json
 import socket
@@ -199,3 +201,69 @@ def test_wherever_the_stream_is_cut_the_same_whole_events_come_out_masked(cuts):
     assert PROVIDER_KEY not in relayed
     assert deltas(relayed) == f"x {MASKED} y" + MASKED
     assert relayed.count("\n\n") + relayed.count("\r\n\r\n") == len(EVENTS)
+
+
+# every secret field of a deployment, not only api_key: Bedrock's and Vertex AI's
+
+def _cloud_model(client, seed, name: str, **params) -> str:
+    team_id = seed.team()
+    key = seed.key(team_id)
+    created = client.post("/model/new", headers=bearer(key), json={
+        "model_name": name, "litellm_params": params, "model_info": {"team_id": team_id}})
+    assert created.status_code == 200, created.json
+    return key
+
+
+def _asked(client, key: str, model: str, stream=False) -> str:
+    response = client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+    return response.get_data(as_text=True)
+
+
+def test_a_bedrock_secret_key_or_session_token_echoed_by_the_upstream_is_masked(client, seed):
+    from tests.fake_bedrock import FakeBedrock, Reply as BedrockReply, converse_answer, \
+        text_stream
+    from tests.test_bedrock import ACCESS_KEY, CLAUDE, SECRET_KEY, SESSION_TOKEN
+
+    bedrock = FakeBedrock(ACCESS_KEY, SECRET_KEY, session_token=SESSION_TOKEN)
+    try:
+        key = _cloud_model(client, seed, "claude", model=f"bedrock/{CLAUDE}",
+                           api_base=bedrock.url, aws_access_key_id=ACCESS_KEY,
+                           aws_secret_access_key=SECRET_KEY, aws_session_token=SESSION_TOKEN,
+                           aws_region_name="us-east-1")
+        echoed = f"signed with {SECRET_KEY} and {SESSION_TOKEN}"
+        bedrock.reply(BedrockReply(status=400, body={"message": echoed}),
+                      BedrockReply(body=converse_answer(text=echoed)),
+                      BedrockReply(frames=text_stream("signed with ", SECRET_KEY, " ",
+                                                      SESSION_TOKEN), piece_size=7))
+        answers = [_asked(client, key, "claude"), _asked(client, key, "claude"),
+                   _asked(client, key, "claude", stream=True)]
+    finally:
+        bedrock.close()
+    assert "signed with" in answers[0] and "signed with" in answers[1]
+    for answer in answers:
+        assert SECRET_KEY not in answer and SESSION_TOKEN not in answer
+        assert "sk-..." + SECRET_KEY[-4:] in answer and "sk-..." + SESSION_TOKEN[-4:] in answer
+
+
+def test_a_piece_of_a_service_accounts_private_key_echoed_by_vertex_is_masked(client, seed):
+    from tests.fake_vertex import FakeGoogle, Reply as GoogleReply, answer, new_key, \
+        service_account
+    from tests.test_vertex import EMAIL
+
+    google, private_key = FakeGoogle(), new_key()
+    google.trust(EMAIL, private_key)
+    try:
+        credentials = service_account(private_key, google.url + "/token")
+        key = _cloud_model(client, seed, "gemini", model="vertex_ai/gemini-1.5-pro",
+                           api_base=google.url, vertex_credentials=credentials)
+        line = json.loads(credentials)["private_key"].splitlines()[5]  # one line of the PEM
+        google.reply(GoogleReply(status=400, body={"error": {
+                         "code": 400, "status": "INVALID_ARGUMENT", "message": f"bad {line}"}}),
+                     GoogleReply(body=answer(text=f"the key holds {line}")))
+        answers = [_asked(client, key, "gemini"), _asked(client, key, "gemini")]
+    finally:
+        google.close()
+    assert "bad " in answers[0] and "the key holds" in answers[1]
+    for answer_text in answers:
+        assert line not in answer_text and "sk-..." + line[-4:] in answer_text

@@ -13,7 +13,7 @@ import pytest
 from tests.fake_vertex import FakeGoogle, Reply, new_key, service_account
 from webapp.errors import APIError
 from webapp.config import Defaults
-from webapp.proxy import failures, transport
+from webapp.proxy import failures, masking, transport
 from webapp.proxy.forwarding import new_client
 from webapp.providers.gemini_chat import schema
 from webapp.providers.google_auth import TeamgateRequest, TokenSource
@@ -448,7 +448,7 @@ def test_gemini_key_travels_in_a_header_and_a_wrong_key_is_refused(google, http)
     wrong = "sk-provider-gemini-wrong-key-0000"
     deployment = target(GEMINI, api_base=google.url + "/v1beta", secrets={"api_key": wrong})
     refused = http.send(GEMINI.prepare(deployment, "chat", CHAT))
-    error = failures.from_status(refused, wrong)
+    error = failures.from_status(refused, masking.Secret.of(deployment))
     assert refused.status == 400 and error.message.startswith("API key not valid")
 
 

@@ -43,7 +43,7 @@ class Defaults:
     LIMITS_REDIS_TIMEOUT = 0.5  # seconds to connect to Redis or wait for its answer
     BUDGET_CHECK_INTERVAL = 1.0  # seconds a process reuses a subject's spend for budget checks
     TEAMGATE_ALERT_WEBHOOK = ""  # soft-budget alerts are POSTed here (JSON) when set
-    # dashboard logins (README, Security): password checks waiting or running in one process,
+    # dashboard logins (docs/security.md): password checks waiting or running in one process,
     # beyond which a login is refused at once; failed logins per client address, and per address
     # and email, within LOGIN_WINDOW seconds, counted in the database (LOGIN_MAX_KEYS rows at
     # most, expired ones pruned every LOGIN_PRUNE_INTERVAL seconds by each process)

@@ -91,8 +91,8 @@ def logout():
 @bp.route("/password", methods=["GET", "POST"])
 @access("user")
 def password():
-    """Change the password, proving the current one: after a one-time password too (README,
-    Security), so that a session alone never sets a password."""
+    """Change the password, proving the current one: after a one-time password too
+    (docs/security.md), so that a session alone never sets a password."""
     user = current_user._get_current_object()
     form = PasswordForm()
     if user.must_change_password:

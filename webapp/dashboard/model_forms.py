@@ -6,6 +6,7 @@ from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp import providers
+from webapp.errors import APIError
 
 DEFAULT_PROVIDER = "openai"
 # the form's own names for the parameters that have no declared field of the same name
@@ -91,4 +92,7 @@ def upstream_url(params: dict) -> str:
     provider, model = providers.for_params(params)
     if provider is None:
         return ""
-    return provider.url(providers.target_for(params, {}), "chat")
+    try:
+        return provider.url(providers.target_for(params, {}), "chat")
+    except APIError:  # the URL needs a secret (Vertex AI's project from its key file)
+        return ""

@@ -58,8 +58,7 @@ def run(target: Target) -> ProbeResult:
         return round((time.perf_counter() - started) * 1000)
 
     try:
-        if target.api_base:
-            egress.check_api_base(target.api_base)
+        egress.check_destination(target)
         call = target.provider.prepare(target, "chat", dict(PROBE_BODY))
     except APIError as error:
         return ProbeResult(False, elapsed(), error.message, error.status)

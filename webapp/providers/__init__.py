@@ -4,6 +4,7 @@ from webapp.providers.anthropic import AnthropicProvider
 from webapp.providers.azure import AzureProvider
 from webapp.providers.base import Field, Provider, Target
 from webapp.providers.bedrock import BedrockProvider
+from webapp.providers.groq import GroqProvider
 from webapp.providers.mistral import MistralProvider
 from webapp.providers.openai import OpenAIProvider
 from webapp.providers.vertex import GeminiProvider, VertexAIProvider
@@ -30,6 +31,7 @@ register(MistralProvider())
 register(BedrockProvider())
 register(VertexAIProvider())
 register(GeminiProvider())
+register(GroqProvider())
 
 
 def names() -> list[str]:

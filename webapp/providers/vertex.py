@@ -20,6 +20,8 @@ VERTEX_FIELDS = (
     Field("vertex_credentials", "Service account key", "The JSON key file's contents, stored "
           "encrypted; Teamgate never falls back to the machine's own Google credentials.",
           kind="secret", required=True, max_length=16384),
+    Field("api_base", "API base URL", "Leave blank for https://<location>-aiplatform."
+          "googleapis.com (a Private Service Connect endpoint, say).", kind="url"),
 )
 GEMINI_FIELDS = (api_key_field(),)
 # both become part of the host or path: letters, digits and the few marks Google allows

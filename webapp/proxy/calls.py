@@ -16,7 +16,7 @@ from webapp.providers.base import Target
 from webapp.proxy.streaming import relay
 from webapp.services import dialect, limits, metrics, resolver
 from webapp.services.cache import routing_cache
-from webapp.services.egress import check_api_base
+from webapp.services.egress import check_api_base, typed_destination
 from webapp.services.request_log import writer
 from webapp.services.validation import json_body, refuse_nul
 
@@ -105,11 +105,11 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
     own = operations.get(operation)
     if not operations.serves(own, target.mode):
         raise APIError(400, _mode_refusal(own, model, target.mode), param="model")
-    if target.api_base:
-        # a refused api_base answers with the check's own message; the result is kept until the
-        # next routing change, and every new connection is checked again when it opens
-        routing_cache().get(("egress", target.api_base),
-                            lambda: check_api_base(target.api_base))
+    destination = typed_destination(target)
+    if destination:
+        # a refused destination answers with the check's own message; the result is kept until
+        # the next routing change, and every new connection is checked again when it opens
+        routing_cache().get(("egress", destination), lambda: check_api_base(destination))
     offered = target.provider.operations
     if operation in offered:
         return target, operation
@@ -181,8 +181,8 @@ def handle(operation: str, path_model: str | None = None) -> Response:
             record.write(error.status, error.error_type)
             error.headers = {upstream_headers.REQUEST_ID: record.request_id, **error.headers}
         raise
-    headers = upstream_headers.for_caller(sent.response.headers, record.request_id,
-                                          target.api_key)
+    secret = masking.Secret.of(target)
+    headers = upstream_headers.for_caller(sent.response.headers, record.request_id, secret)
     # LiteLLM's names beside Teamgate's, for clients that read them
     headers.update({"x-teamgate-model-id": target.deployment_id,
                     "x-litellm-model-id": target.deployment_id,
@@ -195,16 +195,15 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
         return Response(events, status=200, headers=headers, content_type="text/event-stream")
-    return _answer(operation, wire, target, sent, record, headers)
+    return _answer(operation, wire, target, sent, record, headers, secret)
 
 
 def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
-            record: CallRecord, headers: dict) -> Response:
+            record: CallRecord, headers: dict, secret: masking.Secret | None) -> Response:
     """A non-streamed answer: the upstream's bytes relayed as they came (parsing them once for
     the token counts saves serialising them again), or its translation; the key masked."""
     content = sent.response.content
     passthrough = target.provider.relays(wire) and wire == operation
-    secret = masking.Secret.of(target.api_key)
     try:
         # parsed even when relayed: a body that is not a JSON object is the upstream's failure
         payload = json.loads(content)

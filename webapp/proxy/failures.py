@@ -1,13 +1,13 @@
-"""The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
+"""The one mapping from upstream failures to what the caller gets (the table in docs/security.md)."""
 import email.utils
 import json
 import math
 import time
 
-from webapp.crypto import mask
 from webapp.errors import APIError
 from webapp.providers.sse import EventTooLarge
 from webapp.proxy import transport
+from webapp.proxy.masking import Secret
 from webapp.proxy.upstream_headers import relayed
 
 RETRYABLE_STATUSES = (429, 502, 503, 504)
@@ -31,14 +31,8 @@ LIMITED_PARTS = {
 }
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """An upstream message with the team's key removed, should the provider echo it."""
-    if secret and secret in text:
-        text = text.replace(secret, mask(secret))
-    return text
-
-
-def upstream_message(response: transport.Answer, secret: str | None) -> str:
+def upstream_message(response: transport.Answer, secret: Secret | None) -> str:
+    """The upstream's own message, every secret of the deployment masked should it echo one."""
     try:
         payload = response.json()
         error = payload.get("error", payload) if isinstance(payload, dict) else payload
@@ -46,7 +40,8 @@ def upstream_message(response: transport.Answer, secret: str | None) -> str:
         message = message if isinstance(message, str) else json.dumps(message)
     except ValueError:
         message = response.text[:300]
-    return scrub(message.strip() or response.reason or "", secret)
+    message = message.strip() or response.reason or ""
+    return secret.scrub_text(message) if secret is not None else message
 
 
 def retry_after(headers: dict) -> float | None:
@@ -76,7 +71,7 @@ def is_retryable(status: int, wait: float | None) -> bool:
     return wait <= MAX_RETRY_AFTER
 
 
-def from_status(response: transport.Answer, secret: str | None) -> APIError:
+def from_status(response: transport.Answer, secret: Secret | None) -> APIError:
     """The caller's error for an upstream's failed answer, with the upstream's request id,
     rate-limit state and retry hints (upstream_headers.RELAYED)."""
     status = response.status

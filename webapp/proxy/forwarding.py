@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from webapp.proxy import failures, transport
+from webapp.proxy import failures, masking, transport
 from webapp.providers.base import PreparedCall, Target
 
 
@@ -98,7 +98,7 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
                 if stream:  # from here only the idle timeout between chunks applies
                     response.deadline = None
                 return Sent(response, elapsed)
-            error = failures.from_status(response, target.api_key)
+            error = failures.from_status(response, masking.Secret.of(target))
             asked = failures.retry_after(response.headers)
             response.close()
             if not failures.is_retryable(response.status, asked) or attempt >= max_retries:

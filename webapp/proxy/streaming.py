@@ -100,7 +100,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     """The upstream's stream for `operation` (the one it was called with; `body`, what it was
     called with), its usage read on the way and the call logged when it ends."""
     status, error_type, last, deltas = 200, None, b"", 0
-    secret = masking.Secret.of(target.api_key)
+    secret = masking.Secret.of(target)
     outcome = StreamOutcome(line_limit=response.line_limit)
     asked = openai_shape.asks_stream_usage(body)
     strip = not asked and target.provider.stream_usage_asked(target, operation.name)

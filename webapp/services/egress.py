@@ -124,6 +124,25 @@ def check_api_base(url: str, setting: str | None = None, listen=None) -> None:
     permitted_addresses(parts.hostname, port, setting)
 
 
+def typed_destination(target) -> str | None:
+    """Where a call of this target goes (its provider's destination: an api_base, Bedrock's
+    runtime endpoint), when that comes from a URL the team typed; None when the provider builds
+    it from its own host names (Bedrock's and Vertex AI's regional hosts, a default api_base),
+    which the check when a connection opens covers without a look-up on the call path."""
+    provider = target.provider
+    if target.api_base or any(target.params.get(f.name) for f in provider.fields
+                              if f.kind == "url"):
+        return provider.destination(target)
+    return None
+
+
+def check_destination(target) -> None:
+    """Refuse a target whose typed destination is not allowed, before anything is sent."""
+    destination = typed_destination(target)
+    if destination:
+        check_api_base(destination)
+
+
 def permitted_addresses(host: str, port: int, setting: str) -> list | None:
     """The addresses of a host, all of them allowed, or an APIError naming the setting.
     None when the operator allowed the host by name (wherever it resolves to)."""
