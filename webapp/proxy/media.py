@@ -39,7 +39,7 @@ def _text(response: transport.Answer, target: Target, record, operation: Operati
         raise error from None
     finally:
         response.close()
-    secret = masking.Secret.of(target.api_key)
+    secret = masking.Secret.of(target)
     payload = None
     if kind.startswith("application/json"):
         try:
