@@ -88,10 +88,10 @@ class FakeUpstream:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                upstream.received.append(Received("POST", self.path, dict(self.headers), body))
+                upstream.received.append(Received(self.command, self.path, dict(self.headers), body))
                 upstream._serve(self, upstream._next(), body)
 
-            do_GET = do_POST
+            do_GET = do_DELETE = do_POST
 
         return Handler
 

@@ -5,6 +5,7 @@ from webapp.operations.base import USAGE_FIELDS, Operation
 from webapp.operations.chat import ChatCompletions
 from webapp.operations.embeddings import Embeddings
 from webapp.operations.messages import CountTokens, Messages
+from webapp.operations.responses import Responses
 
 _OPERATIONS: dict[str, Operation] = {}
 
@@ -17,6 +18,7 @@ register(ChatCompletions())
 register(Embeddings())
 register(Messages())
 register(CountTokens())
+register(Responses())
 
 
 def get(name: str) -> Operation:

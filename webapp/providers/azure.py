@@ -5,6 +5,9 @@ from webapp.providers.base import Field, Provider, Target, api_key_field
 
 PATHS = {"chat": "chat/completions", "embeddings": "embeddings"}
 DEFAULT_API_VERSION = "2024-10-21"
+# the Responses API is served per resource (the deployment is the body's model) from this
+# api-version on; a deployment saved with an older one is called with this one there
+RESPONSES_API_VERSION = "2025-03-01-preview"
 
 
 class AzureProvider(Provider):
@@ -19,12 +22,21 @@ class AzureProvider(Provider):
               max_length=64),
         api_key_field(),
     )
+    operations = ("chat", "embeddings", "responses")
 
     def url(self, target: Target, operation: str) -> str:
+        if operation == "responses":
+            return self.response_url(target, "")
         deployment = quote(target.upstream_model, safe="")
         version = quote(target.api_version or DEFAULT_API_VERSION, safe="")
         return (f"{self.base(target)}/openai/deployments/{deployment}/{PATHS[operation]}"
                 f"?api-version={version}")
+
+    def response_url(self, target: Target, tail: str) -> str:
+        """The Responses API's URL on the resource (`tail`: "", /<id>, /<id>/cancel, ...)."""
+        version = max(target.api_version or "", RESPONSES_API_VERSION)
+        return (f"{self.base(target)}/openai/responses{tail}"
+                f"?api-version={quote(version, safe='')}")
 
     def auth_headers(self, target: Target) -> dict:
         return {"api-key": target.api_key} if target.api_key else {}

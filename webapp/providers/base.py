@@ -52,7 +52,8 @@ class Target:
 class PreparedCall:
     url: str
     headers: dict
-    body: dict
+    body: dict | None
+    method: str = "POST"
 
 
 class Provider:
@@ -70,6 +71,11 @@ class Provider:
     # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
     # reads its raw chunks, rather than translate_stream_line its lines
     translates_chunks = False
+
+    def offers(self, target: Target, operation: str) -> bool:
+        """Whether this deployment's upstream serves `operation` itself (else it is reached
+        through the operation's `via`, or refused)."""
+        return operation in self.operations
 
     def relays(self, operation: str) -> bool:
         """Whether the upstream speaks `operation`'s own wire format, so that its answer and

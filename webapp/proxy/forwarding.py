@@ -66,7 +66,8 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     deadline = time.monotonic() + read
     # a signed call (Bedrock) brings the exact bytes it signed
     client = http_client()
-    body = call.body if isinstance(call.body, bytes) else json.dumps(call.body).encode()
+    body = call.body if isinstance(call.body, bytes) else (
+        json.dumps(call.body).encode() if call.body is not None else b"")
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
     attempt = 0
@@ -74,7 +75,7 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
         started = time.perf_counter()
         try:
             response = client.post(call.url, call.headers, body, connect, read, allow, pool_key,
-                                   deadline)
+                                   deadline, call.method)
             if not stream or response.status >= 300:
                 response.content  # the whole answer: one that breaks off fails here  # noqa: B018
         except transport.TransportError as exc:

@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify
 
 from webapp import operations
 from webapp.auth.access import ANY_KEY, declare
-from webapp.proxy import calls, hops
+from webapp.proxy import calls, hops, stored_responses
 from webapp.services import resolver
 
 bp = Blueprint("proxy", __name__)
@@ -30,6 +30,7 @@ for _operation in operations.registered():
     _proxied = _view(_operation)
     for _path in _operation.paths:
         bp.add_url_rule(_path, endpoint=_operation.endpoint, view_func=_proxied, methods=["POST"])
+stored_responses.register(bp)  # GET, DELETE, cancel and input_items of one response
 
 
 @bp.get("/v1/models")
