@@ -3,12 +3,16 @@ the Codex CLI uses): relayed to OpenAI and Azure deployments, translated to chat
 chat-only deployments, previous_response_id and /v1/responses/{id} on the deployment (or the
 conversation Teamgate keeps) that made the response, for the team that made it only."""
 import json
+import shutil
+import time
 
 import openai
 import pytest
+import redis
 
-from tests.conftest import ADMIN, LiveServer, bearer
+from tests.conftest import ADMIN, LiveServer, Seed, bearer
 from tests.fake_upstream import Reply, chunk
+from tests.test_limits_redis import RedisServer
 from tests.test_messages import logged
 
 PROVIDER_KEY = "sk-provider-responses-team-9876"
@@ -396,3 +400,72 @@ def test_an_anthropic_deployment_answers_through_the_translation_chain(live, cli
     assert sent.headers["x-api-key"] == PROVIDER_KEY
     assert answer.output_text == "Bonjour."
     assert (answer.usage.input_tokens, answer.usage.output_tokens) == (8, 3)
+
+
+# the store's bounds and its Redis form ------------------------------------------------------
+
+def continue_llama(live, key, upstream) -> openai.OpenAI:
+    """A first translated response and a client to continue it with."""
+    upstream.default = Reply(body=tool_completion())
+    openai_client = sdk(live, key)
+    return openai_client, openai_client.responses.create(model="llama", input="x" * 2000)
+
+
+def test_a_kept_conversation_expires(app, make_app, upstream):  # app: the tables emptied
+    short = make_app(RESPONSES_TTL=1)
+    live = LiveServer(short)
+    try:
+        _, key = chat_only(short.test_client(), Seed(short.test_client()), upstream)
+        openai_client, first = continue_llama(live, key, upstream)
+        openai_client.responses.create(model="llama", input="on", previous_response_id=first.id)
+        time.sleep(1.2)
+        with pytest.raises(openai.NotFoundError):
+            openai_client.responses.create(model="llama", input="on",
+                                           previous_response_id=first.id)
+    finally:
+        live.stop()
+
+
+def test_a_conversation_over_the_size_cap_is_not_kept(app, make_app, upstream):
+    small = make_app(RESPONSES_MAX_BYTES=1000)
+    live = LiveServer(small)
+    try:
+        _, key = chat_only(small.test_client(), Seed(small.test_client()), upstream)
+        openai_client, first = continue_llama(live, key, upstream)
+        with pytest.raises(openai.BadRequestError) as caught:
+            openai_client.responses.create(model="llama", input="on",
+                                           previous_response_id=first.id)
+        assert "too large" in caught.value.body["message"]
+    finally:
+        live.stop()
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server is not installed")
+def test_with_redis_url_the_store_is_redis_and_instances_share_it(app, make_app, upstream,
+                                                                 tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        first_app, second_app = (make_app(REDIS_URL=server.url) for _ in range(2))
+        one, two = LiveServer(first_app), LiveServer(second_app)
+        try:
+            _, key = chat_only(first_app.test_client(), Seed(first_app.test_client()),
+                               upstream)
+            _, first = continue_llama(one, key, upstream)
+            assert sdk(two, key).responses.retrieve(first.id).id == first.id
+            kept = redis.Redis.from_url(server.url).keys("teamgate:response:*")
+            assert [k.decode().rsplit(":", 1)[-1] for k in kept] == [first.id]
+        finally:
+            one.stop()
+            two.stop()
+    finally:
+        server.stop()
+
+
+def test_a_relayed_stream_that_breaks_ends_with_an_error_event(live, client, seed, upstream):
+    _, key = register(client, seed, upstream)
+    upstream.reply(Reply(chunks=upstream_stream(), raw_events=True, drop_after=3))
+    events = list(sdk(live, key).responses.create(model="codex", input="hi", stream=True))
+    assert [e.type for e in events] == ["response.created", "response.in_progress",
+                                        "response.output_item.added", "error"]
+    assert "broke" in events[-1].message
