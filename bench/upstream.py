@@ -2,7 +2,8 @@
 at once, so that what is measured is the gateway. It speaks just enough HTTP for the clients
 used here (keep-alive, Content-Length request bodies, chunked SSE responses).
 
-A request whose body asks for "stream": true gets server-sent events; if its model name
+A request whose body asks for "stream": true gets server-sent events (a POST to .../responses:
+the Responses API's answer and events); if its model name
 contains "slow" the chunks come every SLOW_INTERVAL seconds for SLOW_SECONDS, otherwise at once.
 
 Usage: python upstream.py PORT [PROCESSES]   (processes share the port with SO_REUSEPORT)
@@ -39,7 +40,32 @@ JSON_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n")
 FAST_STREAM = SSE_HEAD + _chunked(CHUNK) * FAST_CHUNKS + _chunked(DONE) + b"0\r\n\r\n"
+# the Responses API (POST .../responses): one answer, and a stream of the same length in events
+RESPONSE = json.dumps({
+    "id": "resp_bench", "object": "response", "created_at": 1700000000, "status": "completed",
+    "model": "bench", "output": [{"type": "message", "id": "msg_bench", "status": "completed",
+                                  "role": "assistant", "content": [
+                                      {"type": "output_text", "text": "Hello there.",
+                                       "annotations": []}]}],
+    "usage": {"input_tokens": 9, "output_tokens": 3, "total_tokens": 12},
+}).encode()
+
+
+def _event(kind: str, sequence: int, **payload) -> bytes:
+    data = json.dumps({"type": kind, "sequence_number": sequence, **payload})
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+RESPONSE_EVENTS = [
+    _event("response.created", 0, response={"id": "resp_bench", "status": "in_progress"}),
+    *(_event("response.output_text.delta", 1 + i, item_id="msg_bench", output_index=0,
+             content_index=0, delta="Hi") for i in range(FAST_CHUNKS)),
+    _event("response.completed", FAST_CHUNKS + 1, response=json.loads(RESPONSE)),
+]
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+RESPONSE_ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                   b"content-length: %d\r\n\r\n" % len(RESPONSE)) + RESPONSE
+RESPONSES_STREAM = SSE_HEAD + b"".join(_chunked(e) for e in RESPONSE_EVENTS) + b"0\r\n\r\n"
 MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 MODELS_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                    b"content-length: %d\r\n\r\n" % len(MODELS)) + MODELS
@@ -76,6 +102,9 @@ class Upstream(asyncio.Protocol):
                 self.transport.write(MODELS_RESPONSE)
             elif method != "POST":
                 self.transport.write(NOT_FOUND)
+            elif path.endswith("/responses"):
+                streamed = b'"stream": true' in body or b'"stream":true' in body
+                self.transport.write(RESPONSES_STREAM if streamed else RESPONSE_ANSWER)
             elif b'"stream": true' in body or b'"stream":true' in body:
                 if b"slow" in body:
                     self.busy = True

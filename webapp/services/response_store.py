@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.errors import APIError
 from webapp.extensions import db
@@ -20,6 +21,8 @@ from webapp.models import StoredResponse
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL = 60.0  # seconds between one process's deletions of expired rows
+TABLE = StoredResponse.__table__
+KEY = ("owner", "response_id")
 
 
 @dataclass
@@ -44,20 +47,35 @@ def _now() -> datetime:
 
 class DatabaseStore:
     def __init__(self, app):
-        self.app = app  # kept rows are written from inside a stream, after the view returned
+        self.app = app  # rows are also written from inside a stream, outside any app context
         self.pruned = 0.0
+        self.upsert = None
+        self.engine = None
 
     def put(self, owner: str, stored: Stored, conversation: str | None, ttl: int):
-        with self.app.app_context():
-            db.session.merge(StoredResponse(
-                owner=owner, response_id=stored.response_id, deployment_id=stored.deployment_id,
-                public_model=stored.public_model, kept=stored.kept, conversation=conversation,
-                expires_at=_now() + timedelta(seconds=ttl)))
+        """One upsert on a connection of its own (no ORM session: this is on the call path)."""
+        values = {"owner": owner, "response_id": stored.response_id,
+                  "deployment_id": stored.deployment_id, "public_model": stored.public_model,
+                  "kept": stored.kept, "conversation": conversation,
+                  "expires_at": _now() + timedelta(seconds=ttl)}
+        if self.engine is None:
+            with self.app.app_context():
+                self.engine = db.engine
+        with self.engine.begin() as connection:
+            connection.execute(self._upsert(connection.dialect.name), values)
             if time.monotonic() - self.pruned > PRUNE_INTERVAL:
                 self.pruned = time.monotonic()
-                db.session.execute(delete(StoredResponse).where(
-                    StoredResponse.expires_at < _now()))
-            db.session.commit()
+                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
+
+    def _upsert(self, dialect_name: str):
+        """The statement, made once (making it costs more than running it)."""
+        if self.upsert is None:
+            dialect = postgresql if dialect_name == "postgresql" else sqlite
+            statement = dialect.insert(TABLE)
+            self.upsert = statement.on_conflict_do_update(
+                index_elements=list(KEY), set_={c.name: statement.excluded[c.name]
+                                                for c in TABLE.columns if c.name not in KEY})
+        return self.upsert
 
     def get(self, owner: str, response_id: str) -> tuple | None:
         row = db.session.get(StoredResponse, (owner, response_id))
