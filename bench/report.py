@@ -99,7 +99,22 @@ def write_report(path, meta: dict, results: dict):
             cells.append("" if skip else _ratio(row[ti], row[li]))
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_acceptance(results)]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + _kept_sections(path))
+
+
+# sections other tools write into RESULTS.md (responses.py), kept when the table is rewritten
+KEPT_SECTIONS = ("## Responses API",)
+
+
+def _kept_sections(path) -> str:
+    text = path.read_text() if path.exists() else ""
+    kept = []
+    for heading in KEPT_SECTIONS:
+        start = text.find(heading)
+        if start >= 0:
+            end = text.find("\n## ", start + len(heading))
+            kept.append(text[start:end if end >= 0 else len(text)].rstrip("\n"))
+    return "".join("\n" + section + "\n" for section in kept)
 
 
 def _acceptance(r: dict) -> list[str]:
