@@ -469,3 +469,17 @@ def test_a_relayed_stream_that_breaks_ends_with_an_error_event(live, client, see
     assert [e.type for e in events] == ["response.created", "response.in_progress",
                                         "response.output_item.added", "error"]
     assert "broke" in events[-1].message
+
+
+def test_a_relayed_response_is_continued_only_with_the_model_that_made_it(live, client, seed,
+                                                                           upstream):
+    team_id, key = register(client, seed, upstream)
+    register(client, seed, upstream, name="other", team_id=team_id, key=key)
+    upstream.default = Reply(body=upstream_response("resp_of_codex"))
+    openai_client = sdk(live, key)
+    openai_client.responses.create(model="codex", input="one")
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client.responses.create(model="other", input="two",
+                                       previous_response_id="resp_of_codex")
+    assert caught.value.body["param"] == "previous_response_id"
+    assert len(upstream.received) == 1
