@@ -30,8 +30,19 @@ def register(client, seed, upstream, name="codex", model="openai/gpt-5", team_id
     return team_id, key
 
 
+OPENED: list[openai.OpenAI] = []  # closed after each test, not by the garbage collector
+
+
+@pytest.fixture(autouse=True)
+def close_clients():
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def sdk(live, key) -> openai.OpenAI:
-    return openai.OpenAI(base_url=live.url + "/v1", api_key=key, max_retries=0)
+    OPENED.append(openai.OpenAI(base_url=live.url + "/v1", api_key=key, max_retries=0))
+    return OPENED[-1]
 
 
 def upstream_response(response_id="resp_upstream_1", text="Hello from OpenAI.") -> dict:
@@ -483,3 +494,13 @@ def test_a_relayed_response_is_continued_only_with_the_model_that_made_it(live, 
                                        previous_response_id="resp_of_codex")
     assert caught.value.body["param"] == "previous_response_id"
     assert len(upstream.received) == 1
+
+
+def test_tpm_limit_reserves_the_text_of_input_items(live, client, seed, upstream):
+    team_id = seed.team()
+    key = seed.key(team_id, tpm_limit=200)
+    register(client, seed, upstream, team_id=team_id, key=key)
+    with pytest.raises(openai.RateLimitError):
+        sdk(live, key).responses.create(model="codex", input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "word " * 200}]}])
+    assert upstream.received == []
