@@ -504,3 +504,21 @@ def test_tpm_limit_reserves_the_text_of_input_items(live, client, seed, upstream
         sdk(live, key).responses.create(model="codex", input=[
             {"role": "user", "content": [{"type": "input_text", "text": "word " * 200}]}])
     assert upstream.received == []
+
+
+def test_the_team_key_split_across_chat_chunks_is_masked_in_the_stream_and_the_store(
+        live, client, seed, upstream):
+    _, key = chat_only(client, seed, upstream)
+    half = len(PROVIDER_KEY) // 2
+    upstream.reply(Reply(chunks=[chunk("key: " + PROVIDER_KEY[:half]),
+                                 chunk(PROVIDER_KEY[half:]), chunk(None, "stop"), b"[DONE]"]))
+    openai_client = sdk(live, key)
+    with openai_client.responses.with_streaming_response.create(
+            model="llama", input="leak it", stream=True) as raw:
+        streamed = b"".join(raw.iter_bytes())
+    assert PROVIDER_KEY.encode() not in streamed
+    assert b"sk-...9876" in streamed
+    completed = [json.loads(line[5:]) for line in streamed.split(b"\n")
+                 if line.startswith(b"data:") and b"response.completed" in line][0]
+    kept = openai_client.responses.retrieve(completed["response"]["id"])
+    assert PROVIDER_KEY not in kept.to_json() and "sk-...9876" in kept.output_text

@@ -206,14 +206,14 @@ def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
         raise invalid_body() from None
     finally:
         sent.response.close()
-    if conversation:
-        conversation.answered(payload)
     if passthrough:
         content = masking.answer(secret, content, payload)
     else:  # the translation's strings are the upstream's, joined: the key may form only there
         content = None
         if secret is not None:
             secret.scrub_value(payload)
+    if conversation:  # kept (and echoed) once the key is masked
+        conversation.answered(payload)
     response = (Response(content, mimetype="application/json") if content is not None
                 else jsonify(payload))
     response.headers.update(headers)

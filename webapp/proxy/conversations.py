@@ -7,6 +7,7 @@ joined before the input of the call that continues it. Kept for RESPONSES_TTL se
 import json
 
 from webapp.errors import APIError
+from webapp.proxy import masking
 from webapp.services import response_store
 from webapp.services.response_store import Stored
 
@@ -55,6 +56,7 @@ class Conversation:
     def prepare(self, body: dict, target, translated: bool) -> dict:
         """The body to send: a kept conversation's items joined before the input."""
         self.target, self.translated = target, translated
+        self.secret = masking.Secret.of(target.api_key)
         earlier = []
         if self.previous is not None and self.previous.kept:
             if self.previous.items is None:
@@ -79,7 +81,8 @@ class Conversation:
                                 items=self.input if kept else None))
 
     def answered(self, payload: dict):
-        """A JSON answer in the Responses shape (a translation's is completed here)."""
+        """A JSON answer in the Responses shape, the key masked (a translation's is completed
+        here)."""
         if self.translated:
             payload.update({k: self.body[k] for k in ECHOED if self.body.get(k) is not None})
         if self.store and isinstance(payload.get("id"), str):
@@ -90,6 +93,8 @@ class Conversation:
         may ask for it the moment it reads the event)."""
         wanted = ENDING if self.translated else (b"response.created",)
         for block in events:
+            if self.translated:  # its texts join the upstream's deltas: the key may form there
+                block = masking.events(self.secret, block)
             if wanted and self.store and any(name in block for name in wanted):
                 response = _lifecycle_response(block, wanted)
                 if response is not None:
