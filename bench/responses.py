@@ -71,12 +71,15 @@ def table(medians: dict, rounds: int, calls: int) -> list[str]:
 
     lines = [
         SECTION, "",
-        f"- Command: `cd bench && TEAMGATE_PYTHON=... python responses.py --rounds {rounds} "
-        f"--calls {calls}`; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"- Command: `cd bench && TEAMGATE_PYTHON=../.venv/bin/python .venv-tools/bin/python "
+        f"responses.py --rounds {rounds} --calls {calls}`; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, Python {platform.python_version()}, on a shared machine.",
         "- c=1, one kept-alive connection per target; every kind takes its turn call by call. "
         "Medians of the rounds' p50s (ms). The upstream answers an OpenAI deployment's "
-        "`/responses` at once; Teamgate relays it (only `model` replaced).", "",
+        "`/responses` at once; Teamgate relays it (only `model` replaced).",
+        "- `responses` includes the one database write that keeps which deployment made the "
+        "response (`store` defaults to true); with `store: false`, as the Codex CLI sends it, "
+        "nothing is written.", "",
         "| kind | direct p50 | Teamgate p50 | overhead p50 | overhead / chat's |",
         "|---|---|---|---|---|"]
     for kind in KINDS:
