@@ -8,7 +8,9 @@ between them cost more than the work. One worker per core. The environment can o
 import gc
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 
 worker_class = os.environ.get("WORKER_CLASS", "gevent")
 workers = int(os.environ.get("WORKERS", str(os.cpu_count() or 2)))
@@ -22,6 +24,36 @@ accesslog = None
 # made once in the master, so every worker of this server names the same Teamgate in its hop
 # headers (webapp/proxy/hops.py): a call that loops back to another worker is still its own
 INSTANCE_ID = secrets.token_hex(8)
+
+
+def on_starting(server):
+    """Prometheus in multiprocess mode: every worker writes its values to files in
+    PROMETHEUS_MULTIPROC_DIR and /metrics sums them (webapp/services/metrics.py). Set before any
+    worker starts, since prometheus_client reads it when it is imported. A directory given in
+    the environment is emptied first (a previous run's counts would be summed in); without
+    one, a fresh one is made and removed at exit."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+    else:
+        directory = tempfile.mkdtemp(prefix="teamgate-prometheus-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        server.teamgate_metrics_dir = directory
+
+
+def on_exit(server):
+    made = getattr(server, "teamgate_metrics_dir", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker that went: its live gauges leave the sums (its counters stay counted)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def worker_exit(server, worker):

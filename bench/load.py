@@ -18,9 +18,15 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+API = "chat"  # or "messages": Anthropic's Messages API bodies (--api)
+
+
 def chat_body(model: str, stream: bool) -> bytes:
-    return json.dumps({"model": model, "stream": stream,
-                       "messages": [{"role": "user", "content": "Say hello."}]}).encode()
+    body = {"model": model, "stream": stream,
+            "messages": [{"role": "user", "content": "Say hello."}]}
+    if API == "messages":
+        body["max_tokens"] = 64
+    return json.dumps(body).encode()
 
 
 async def stream_once(session, url, headers, body) -> tuple[float | None, bool]:
@@ -36,7 +42,7 @@ async def stream_once(session, url, headers, body) -> tuple[float | None, bool]:
             if first is None:
                 first = time.perf_counter() - started
             tail = (tail + chunk)[-64:]
-    return first, b"[DONE]" in tail
+    return first, b"[DONE]" in tail or b"message_stop" in tail
 
 
 async def ttfb(args, session, headers):
@@ -208,7 +214,10 @@ async def main():
     parser.add_argument("--other-model", default="")
     parser.add_argument("--dashboard-url", default="")
     parser.add_argument("--dashboard-cookie", default="")
+    parser.add_argument("--api", choices=["chat", "messages"], default="chat")
     args = parser.parse_args()
+    global API
+    API = args.api
     headers = {"Content-Type": "application/json"}
     if args.key:
         headers["Authorization"] = f"Bearer {args.key}"

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from report import write_section
 from targets import BENCH, TEAMGATE_PYTHON, start_teamgate, start_upstream
 
 SECTION = "## Responses API"
@@ -90,16 +91,6 @@ def table(medians: dict, rounds: int, calls: int) -> list[str]:
     return lines + [""]
 
 
-def write_section(lines: list[str]):
-    path = BENCH / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start].rstrip("\n") + ("\n" + text[end:] if end >= 0 else "")
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
@@ -120,7 +111,7 @@ def main():
     medians = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
     lines = table(medians, args.rounds, args.calls)
     print("\n".join(lines))
-    write_section(lines)
+    write_section(BENCH / "RESULTS.md", SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

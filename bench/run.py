@@ -174,7 +174,7 @@ def main():
                         help="a subset for quick comparisons; RESULTS.md wants them all")
     parser.add_argument("--no-log-check", action="store_true")
     parser.add_argument("--limits", default="",
-                        help="also run Teamgate with an rpm and a tpm limit on the caller's key, "
+                        help="also run Teamgate with a budget, an rpm and a tpm limit on the caller's key, "
                              "counted 'embedded' (the SQLite file) and/or on 'redis'; writes "
                              "LIMITS.md beside the limits-off run, e.g. --limits embedded,redis")
     args = parser.parse_args()

@@ -117,8 +117,11 @@ def dashboard_login(base: str) -> str:
     return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
 
 
-# the caller's key limits in the limited runs: counted on every call, never reached
-BENCH_LIMITS = {"rpm_limit": 100_000_000, "tpm_limit": 10**12}
+# the caller's key limits in the limited runs: counted on every call, never reached; the
+# budget is checked on every call and spent on (the models are priced in those runs)
+BENCH_LIMITS = {"rpm_limit": 100_000_000, "tpm_limit": 10**12, "max_budget": 10.0**9,
+                "budget_duration": "30d"}
+BENCH_PRICES = {"input_cost_per_token": 0.000003, "output_cost_per_token": 0.000015}
 
 
 def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.conf.py",
@@ -152,13 +155,16 @@ def start_teamgate(workdir: Path, api_base: str, log, config: str = "gunicorn.co
             post(base + "/model/new", {
                 "model_name": name,
                 "litellm_params": {"model": f"openai/{name}", "api_base": api_base,
-                                   "api_key": "sk-fake-upstream"},
+                                   "api_key": "sk-fake-upstream",
+                                   **(BENCH_PRICES if limits else {})},
                 "model_info": {"team_id": team_id}}, key)
     # the dashboard page probed beside the slow streams: a team's models, as its admin sees it
     subprocess.run([flask, "--app", "wsgi", "create-user", DASHBOARD_USER[0], "--password",
                     DASHBOARD_USER[1], "--team", team_ids[1], "--role", "admin"],
                    cwd=ROOT, env=env, check=True, stdout=log, stderr=log)
+    target.extra["team_ids"] = team_ids  # bench-a (the measured caller's), bench-b
     target.dashboard_url = f"{base}/ui/teams/{team_ids[1]}/models"
+    target.extra["team_ids"] = team_ids
     target.dashboard_cookie = dashboard_login(base)
     return target
 

@@ -44,7 +44,18 @@ def database_url(tmp_path_factory):
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
         upgrade()
-    return url
+    yield url
+    close_app(app)
+
+
+def close_app(app):
+    """Stop what an app started and close every connection it opened, so that none is left to
+    the garbage collector (a ResourceWarning on PostgreSQL)."""
+    app.extensions["teamgate.request_log"].stop()
+    app.extensions["teamgate.login_throttle"].close()
+    app.extensions["teamgate.http"].close()  # pooled upstream connections
+    with app.app_context():
+        db.engine.dispose()
 
 
 def _config(url: str, **extra) -> dict:
@@ -83,9 +94,7 @@ def make_app(database_url):
 
     yield factory
     for app in apps:
-        app.extensions["teamgate.request_log"].stop()
-        with app.app_context():
-            db.engine.dispose()
+        close_app(app)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ class Received:
     path: str
     headers: dict
     body: dict | None
+    raw: bytes = b""  # the body's bytes as they arrived
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Reply:
     drop_after: int | None = None  # close the connection after this many chunks
     content_length: int | None = None  # lie about the length (truncated bodies)
     raw_events: bool = False  # chunks are whole SSE events (bytes) written as they are
+    gate: object = None  # a threading.Event awaited before each chunk after the first
 
 
 def completion(content="Sunny, 22 degrees.", model="gpt-4o", prompt_tokens=12,
@@ -69,6 +71,11 @@ class FakeUpstream:
     def close(self):
         self.serving.stop()
 
+    def refusal(self, received: Received) -> Reply | None:
+        """The answer to a request the upstream would refuse (None: it takes it); the fakes
+        of stricter APIs check what they receive here."""
+        return None
+
     def _next(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
 
@@ -88,8 +95,9 @@ class FakeUpstream:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                upstream.received.append(Received(self.command, self.path, dict(self.headers), body))
-                upstream._serve(self, upstream._next(), body)
+                received = Received(self.command, self.path, dict(self.headers), body, raw)
+                upstream.received.append(received)
+                upstream._serve(self, upstream.refusal(received) or upstream._next(), body)
 
             do_GET = do_DELETE = do_POST
 
@@ -119,10 +127,11 @@ class FakeUpstream:
 
     def _stream(self, handler, reply: Reply):
         handler.send_response(reply.status)
-        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Content-Type", reply.headers.get("Content-Type", "text/event-stream"))
         handler.send_header("Transfer-Encoding", "chunked")
         for name, value in reply.headers.items():
-            handler.send_header(name, value)
+            if name != "Content-Type":
+                handler.send_header(name, value)
         handler.end_headers()
         try:
             for index, item in enumerate(reply.chunks):
@@ -130,6 +139,8 @@ class FakeUpstream:
                     handler.close_connection = True
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if index and reply.gate is not None and not reply.gate.wait(20):
+                    raise AssertionError("the test never opened the gate")
                 data = item if reply.raw_events else b"data: " + (
                     item if isinstance(item, bytes) else json.dumps(item).encode()) + b"\n\n"
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

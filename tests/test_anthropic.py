@@ -49,6 +49,7 @@ def test_anthropic_stream_becomes_openai_chunks(live, client, seed, upstream):
     response = requests.post(live.url + "/v1/chat/completions", headers=bearer(key), json={
         "model": "claude", "stream": True, "messages": [{"role": "user", "content": "Hi"}]})
     events = [e for e in response.text.split("\n\n") if e]
-    assert '"Hel"' in events[0] and '"lo"' in events[1]
-    assert '"finish_reason": "stop"' in events[2]
+    assert '"role": "assistant"' in events[0]  # at message_start, before the first token
+    assert '"Hel"' in events[1] and '"lo"' in events[2]
+    assert '"finish_reason": "stop"' in events[3]
     assert events[-1] == "data: [DONE]"

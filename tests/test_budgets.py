@@ -2,7 +2,6 @@
 spent, budget_duration starts a new period on schedule, soft_budget alerts once (audit row and
 webhook), and the check costs a dictionary look-up on most calls."""
 import json
-import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from tests.conftest import ADMIN, bearer
+from tests.serving import Serving
 from webapp.extensions import db
 from webapp.models import AuditEntry, RequestLogEntry, SpendCounter
 from webapp.models.base import utcnow
@@ -122,26 +122,22 @@ class Hook(BaseHTTPRequestHandler):
 
 def serve_hook(host):
     Hook.received = []
-    server = ThreadingHTTPServer((host, 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return Serving(ThreadingHTTPServer((host, 0), Hook))
 
 
 @pytest.fixture
 def webhook():
     server = serve_hook("127.0.0.1")
-    yield f"http://127.0.0.1:{server.server_address[1]}/alert"
-    server.shutdown()
-    server.server_close()
+    yield f"http://127.0.0.1:{server.server.server_address[1]}/alert"
+    server.stop()
 
 
 @pytest.fixture
 def private_webhook():
     """A webhook on an address TEAMGATE_UPSTREAM_ALLOW (127.0.0.1/32 in tests) does not open."""
     server = serve_hook("127.0.0.2")
-    yield f"http://127.0.0.2:{server.server_address[1]}/alert"
-    server.shutdown()
-    server.server_close()
+    yield f"http://127.0.0.2:{server.server.server_address[1]}/alert"
+    server.stop()
 
 
 def test_a_soft_budget_alerts_once_with_an_audit_row_and_the_webhook(make_app, seed, upstream,
@@ -197,6 +193,4 @@ def test_the_check_is_cheap(make_app, seed, upstream):
         event.remove(db.engine, "before_cursor_execute", listener)
     # spend is read at most once per BUDGET_CHECK_INTERVAL, not per call
     assert len([s for s in statements if "spend" in s]) <= 2 * (per_check * 2000 + 1)
-    print(f"budget check: {per_check * 1e6:.1f} µs")
-    # about 40 µs on a shared machine (four subjects); a table read per call would be ~1 ms
-    assert per_check < 200e-6, f"{per_check * 1e6:.1f} µs per check"
+    # its cost per call is measured in bench/ (about 40 µs here with four subjects)

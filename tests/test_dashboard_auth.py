@@ -114,3 +114,18 @@ def test_changing_a_password_asks_for_the_current_one(app, world, as_user):
     response = client.post("/ui/password", {**new, "current": PASSWORD})
     assert response.status_code == 302
     assert DashClient(app).login("a-member@example.com", new["password"]).status_code == 302
+
+
+def test_only_the_dashboard_prefix_is_the_dashboard(app, world, as_user):
+    """A path that merely begins with "/ui" is an API path: its 404 is JSON and it ignores the
+    session cookie; a missing page under /ui/ is the dashboard's own HTML 404."""
+    logged_in = as_user("member")
+    lookalike = logged_in.get("/uix/models")
+    assert lookalike.status_code == 404 and lookalike.is_json
+    # the message points at a reference that exists
+    assert "GET /openapi.json" in lookalike.json["error"]["message"]
+    assert logged_in.get("/openapi.json").status_code == 200
+    assert "Content-Security-Policy" not in lookalike.headers
+    page = logged_in.get("/ui/no-such-page")
+    assert page.status_code == 404 and not page.is_json
+    assert "Content-Security-Policy" in page.headers

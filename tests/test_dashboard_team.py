@@ -52,6 +52,27 @@ def test_team_key_shown_once_then_revoked(app, world, as_user, live):
         openai.OpenAI(api_key=secret, base_url=live.url + "/v1", max_retries=0).models.list()
 
 
+def test_a_keys_last_use_shows_after_a_call(app, world, as_user, live, upstream):
+    url = f"/ui/teams/{world.team_a}/keys"
+    client = as_user("team_admin")
+
+    def last_used() -> str:
+        listing = client.get(url).get_data(as_text=True)
+        row = listing.split(f"sk-...{world.team_a_key[-4:]}")[1].split("</tr>")[0]
+        return row.split('<td data-label="Last used">')[1].split("</td>")[0]
+
+    assert last_used() == "never"
+    api = openai.OpenAI(api_key=world.team_a_key, base_url=live.url + "/v1", max_retries=0)
+    api.chat.completions.create(model="my-team-model", messages=[{"role": "user", "content": "x"}])
+    app.extensions["teamgate.request_log"].flush()
+    shown = last_used()
+    assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[^"]+Z">\d{4}-\d\d-\d\d \d\d:\d\d UTC'
+                     r'</time>', shown), shown
+    used_at = client.get(f"/key/info?key={world.team_a_key}",
+                         headers={"Authorization": f"Bearer {world.team_a_key}"}).json
+    assert used_at["info"]["last_used_at"]
+
+
 def test_alias_table_and_resolver(app, world, as_user, seed):
     client = as_user("member")
     body = client.get(f"/ui/teams/{world.team_a}/aliases").get_data(as_text=True)

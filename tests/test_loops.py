@@ -5,7 +5,6 @@ calling itself until something gives way. Hops are counted at a relay in front o
 loop in a broken build cannot run away."""
 import http.client
 import itertools
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import LiveServer, bearer
 from tests.fake_upstream import Reply
+from tests.serving import Serving
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
@@ -33,15 +33,14 @@ class Relay:
         self.count = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.serving = Serving(self.server)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.stop()
 
     def _handler_class(self):
         relay = self

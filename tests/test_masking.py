@@ -193,7 +193,7 @@ def test_wherever_the_stream_is_cut_the_same_whole_events_come_out_masked(cuts):
 
     edges = [0, *sorted(cuts), len(STREAM)]
     blocks = list(_blocks(iter(STREAM[a:b] for a, b in itertools.pairwise(edges)),
-                          Secret(PROVIDER_KEY)))
+                          Secret(PROVIDER_KEY), len(STREAM)))
     assert all(block.endswith((b"\n\n", b"\n\r\n")) for block in blocks)
     relayed = b"".join(blocks).decode()
     assert PROVIDER_KEY not in relayed

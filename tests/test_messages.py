@@ -255,7 +255,8 @@ def test_a_chat_stream_becomes_anthropics_event_sequence(live, app, client, seed
             {"role": "user", "content": "Weather in Oslo?"}]) as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
-    assert upstream.received[-1].body["stream_options"] == {"include_usage": True}
+    # the seed's deployment is Azure at api-version 2023-12-01-preview, which refuses it
+    assert "stream_options" not in upstream.received[-1].body
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "content_block_start" in kinds and "content_block_stop" in kinds
     assert [b.type for b in final.content] == ["text", "tool_use"]

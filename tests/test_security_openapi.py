@@ -1,5 +1,6 @@
 """/openapi.json describes every JSON route, and a bounded schemathesis run against it (master key)
 finds no 500 and no response outside the document."""
+import re
 import socket
 
 import pytest
@@ -18,9 +19,17 @@ def test_the_document_lists_every_json_route_and_is_public(app, client):
     assert document["openapi"].startswith("3.")
     listed = {(method.upper(), path) for path, item in document["paths"].items()
               for method in item}
-    # Flask's <response_id> is OpenAPI's {response_id}
-    assert listed == {(method, path.replace("<", "{").replace(">", "}"))
+    # Flask's <response_id> (or <converter:name>) is OpenAPI's {response_id}
+    assert listed == {(method, re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", path))
                       for method, path, _ in json_rules(app)}
+    retrieve = document["paths"]["/v1/models/{model}"]["get"]
+    assert retrieve["parameters"][0] == {"name": "model", "in": "path", "required": True,
+                                         "schema": {"type": "string", "minLength": 1}}
+    upload = document["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
+    azure_chat = document["paths"]["/openai/deployments/{deployment}/chat/completions"]["post"]
+    assert {p["name"]: p["in"] for p in azure_chat["parameters"]} == {
+        "deployment": "path", "api-version": "query"}
     model_new = document["paths"]["/model/new"]["post"]
     assert model_new["security"] == [{"bearer": []}]
     assert "litellm_params" in model_new["requestBody"]["content"]["application/json"][

@@ -1,5 +1,6 @@
 """Deny by default: every route declares who may call it, the declaration is enforced, and team B's
 keys can neither read nor change team A's teams, keys and models, nor see them in listings."""
+import io
 import json
 
 import pytest
@@ -16,7 +17,8 @@ DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)
 # the one route allowed without a declaration: Flask's own static files
 UNDECLARED_ALLOWED = {"static"}
 RESPONSE_A = "resp_alpha_confidential_1"  # a Responses API answer team A was given
-LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list")
+LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list",
+            "/model_group/info")
 
 
 def undeclared_routes(app: Flask) -> list[str]:
@@ -66,8 +68,9 @@ def test_declarations_are_enforced_without_a_key_and_with_a_team_key(app, client
 def two_teams(client, seed, upstream, upstream_b):
     a = seed.team("Alpha Confidential Team")
     b = seed.team("Beta Team")
-    client.post("/team/member_add", headers=ADMIN, json={
+    member = client.post("/team/member_add", headers=ADMIN, json={
         "team_id": a, "member": {"user_email": "alpha-admin@example.com", "role": "admin"}})
+    user_a = member.json["members_with_roles"][0]["user_id"]
     key_a = seed.key(a, key_alias="alpha-key-alias")
     key_b = seed.key(b, key_alias="beta-key-alias")
     personal_b = seed.key(None, user_id="beta-user")
@@ -89,6 +92,7 @@ def two_teams(client, seed, upstream, upstream_b):
         "provider key": "sk-provider-team-a-secret-1234",
     }
     return {"a": a, "b": b, "key_a": key_a, "token_a": token_a, "model_a": model_a,
+            "user_a": user_a,
             "callers": {"team B key": key_b, "personal key": personal_b},
             "secrets": secrets_of_a}
 
@@ -103,18 +107,34 @@ def attacks(t: dict) -> dict:
         "api.team_info": [("GET", f"/team/info?team_id={a}", None)],
         "api.team_update": [("POST", "/team/update", {"team_id": a, "team_alias": "owned"})],
         "api.team_delete": [("POST", "/team/delete", {"team_ids": [a]})],
+        "api.team_block": [("POST", "/team/block", {"team_id": a})],
+        "api.team_unblock": [("POST", "/team/unblock", {"team_id": a})],
         "api.team_new": [("POST", "/team/new", {"team_id": a})],
         "api.team_member_add": [("POST", "/team/member_add", {
             "team_id": a, "member": {"user_email": "intruder@example.com", "role": "admin"}})],
+        "api.team_member_update": [("POST", "/team/member_update", {
+            "team_id": a, "user_email": "alpha-admin@example.com", "role": "user"})],
         "api.team_member_delete": [("POST", "/team/member_delete", {
             "team_id": a, "user_email": "alpha-admin@example.com"})],
         "api.key_info": [("GET", f"/key/info?key={t['token_a']}", None)],
         "api.spend_logs": [("GET", f"/spend/logs?team_id={a}", None)],
         "api.spend_report": [("GET", f"/global/spend/report?team_id={a}", None)],
+        "api.prometheus_metrics": [("GET", "/metrics", None)],  # names every team's series
         "api.key_update": [("POST", "/key/update", {"key": t["token_a"], "blocked": True})],
         "api.key_delete": [("POST", "/key/delete", {"keys": [t["token_a"]]}),
                            ("POST", "/key/delete", {"key_aliases": ["alpha-key-alias"]})],
         "api.key_generate": [("POST", "/key/generate", {"team_id": a})],
+        "api.key_regenerate": [("POST", "/key/regenerate", {"key": t["token_a"]}),
+                               ("POST", f"/key/{t['token_a']}/regenerate", None)],
+        "api.key_block": [("POST", "/key/block", {"key": t["token_a"]})],
+        "api.key_unblock": [("POST", "/key/unblock", {"key": t["token_a"]})],
+        "api.user_new": [("POST", "/user/new", {"user_email": "in@example.com", "teams": [a]})],
+        "api.user_info": [("GET", f"/user/info?user_id={t['user_a']}", None)],
+        "api.user_update": [("POST", "/user/update", {"user_id": t["user_a"],
+                                                      "user_role": "proxy_admin"})],
+        "api.user_list": [("GET", "/user/list", None)],
+        "api.health": [("GET", "/health", None)],
+        "api.user_delete": [("POST", "/user/delete", {"user_ids": [t["user_a"]]})],
         "api.model_new": [("POST", "/model/new", new_model), ("POST", "/model/add", new_model)],
         "api.model_update": [("POST", "/model/update", {
             "model_info": {"id": model_a["model_id"]}, "model_name": "owned"}),
@@ -144,11 +164,49 @@ def attacks(t: dict) -> dict:
                                   for p in ("/v1", "")],
         "proxy.response_input_items": [("GET", f"{p}/responses/{RESPONSE_A}/input_items", None)
                                        for p in ("/v1", "")],
+        **surface_attacks(model_a),
         "proxy.v1_messages_count_tokens": [
             ("POST", p, {"model": name, "messages": chat["messages"]})
             for p in ("/v1/messages/count_tokens", "/anthropic/v1/messages/count_tokens")
             for name in ("alpha-model", model_a["model_name"])],
     }
+
+
+def surface_attacks(model_a: dict) -> dict:
+    """The completions, images, audio and moderation routes, their Azure-style forms and the
+    model lookup, aimed at team A's model by its public name, internal name and id."""
+    names = ("alpha-model", model_a["model_name"], model_a["model_id"])
+    bodies = {"completions": {"prompt": "hi"}, "images_generations": {"prompt": "a cat"},
+              "audio_speech": {"input": "hi", "voice": "alloy"}, "moderations": {"input": "hi"},
+              "audio_transcriptions": {"file": UPLOAD},
+              "chat_completions": {"messages": [{"role": "user", "content": "hi"}]},
+              "embeddings": {"input": "hi"}}
+    table = {}
+    for endpoint, body in bodies.items():
+        path = endpoint.replace("_", "/")
+        if endpoint not in ("chat_completions", "embeddings"):
+            table[f"proxy.{endpoint}"] = [
+                ("POST", p, {"model": name, **body}) for p in (f"/v1/{path}", f"/{path}")
+                for name in names]
+        if endpoint != "moderations":  # Azure OpenAI has no moderations
+            table[f"proxy.deployments_{endpoint}"] = [
+                ("POST", f"/openai/deployments/{name}/{path}?api-version=2024-10-21",
+                 {"model": "beta-model", **body}) for name in names]
+    table["proxy.model_retrieve"] = [("GET", f"{p}/{name}", None) for p in ("/v1/models",
+                                                                           "/models")
+                                     for name in names]
+    return table
+
+
+UPLOAD = "<an audio file>"  # sent as a multipart file part
+
+
+def _send(client, method: str, path: str, body, key: str):
+    if body is not None and body.get("file") == UPLOAD:
+        fields = {**body, "file": (io.BytesIO(b"RIFF....WAVEfmt "), "speech.wav")}
+        return client.open(path, method=method, data=fields, headers=bearer(key),
+                           content_type="multipart/form-data")
+    return client.open(path, method=method, json=body, headers=bearer(key))
 
 
 def leaked(response, request_text: str, secrets: dict) -> list[str]:
@@ -160,17 +218,19 @@ def leaked(response, request_text: str, secrets: dict) -> list[str]:
 
 def test_team_b_cannot_touch_team_a_through_any_route_that_takes_an_id(app, client, two_teams):
     table = attacks(two_teams)
-    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models"}
+    covered = set(table) | {"api.model_info", "api.team_list", "api.key_list", "proxy.models",
+                            "api.model_group_info"}
     wanting = {endpoint for endpoint, view in app.view_functions.items()
                if getattr(view, "access", None) in (access.ANY_KEY, access.ADMIN)}
     assert wanting - covered == set(), "a new route needs its row in the two-team matrix"
     for caller, key in two_teams["callers"].items():
         for endpoint, requests_ in table.items():
             for method, path, body in requests_:
-                response = client.open(path, method=method, json=body, headers=bearer(key))
+                response = _send(client, method, path, body, key)
                 where = f"{caller}: {method} {path} {body}"
-                expected = (404,) if RESPONSE_A in path + json.dumps(body) else (400,) \
-                    if endpoint.startswith("proxy.") else (403, 404)
+                expected = (404,) if endpoint == "proxy.model_retrieve" or RESPONSE_A in (
+                    path + json.dumps(body)) else (
+                    (400,) if endpoint.startswith("proxy.") else (403, 404))
                 assert response.status_code in expected, (where, response.json)
                 assert leaked(response, path + json.dumps(body), two_teams["secrets"]) == [], \
                     where

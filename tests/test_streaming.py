@@ -1,6 +1,7 @@
 """Streaming through the openai client: chunks in order, a clean end, disconnects close upstream."""
 import json
 import socket
+import threading
 import time
 
 import openai
@@ -32,9 +33,11 @@ def test_openai_client_streams_chunks_in_order(live, seed, upstream):
 
 
 def test_stream_arrives_chunk_by_chunk_not_buffered(live, seed, upstream):
+    # The upstream sends its first chunk and holds the rest back until the caller has read it:
+    # a gateway that buffered the stream would hand over nothing until the upstream gave up.
     key = setup_team(seed, upstream)
-    upstream.reply(Reply(chunks=[chunk("first"), chunk("second"), b"[DONE]"], chunk_delay=0.5))
-    started = time.perf_counter()
+    reply = Reply(chunks=[chunk("first"), chunk("second"), b"[DONE]"], gate=threading.Event())
+    upstream.reply(reply)
     with requests.post(live.url + "/v1/chat/completions", headers=bearer(key), stream=True,
                        json={"model": "my-team-model", "stream": True,
                              "messages": [{"role": "user", "content": "hi"}]}) as response:
@@ -42,10 +45,10 @@ def test_stream_arrives_chunk_by_chunk_not_buffered(live, seed, upstream):
         assert response.headers["Content-Type"].startswith("text/event-stream")
         lines = response.iter_lines()
         first = next(line for line in lines if line)
-        first_at = time.perf_counter() - started
+        reply.gate.set()
         rest = [line for line in lines if line]
-    assert b"first" in first and first_at < 0.45
-    assert rest[-1] == b"data: [DONE]"
+    assert b"first" in first
+    assert b"second" in rest[0] and rest[-1] == b"data: [DONE]"
 
 
 def test_stream_that_dies_after_two_chunks_ends_with_an_error_event(live, seed, upstream):
@@ -106,6 +109,8 @@ def test_a_key_echoed_in_a_stream_error_event_is_masked(live, seed, upstream):
 class RecordedAnswer:
     """An upstream answer already received, in pieces of 64 KiB as the upstream client reads
     them; its lines split in one pass, so what a test times is the relay's own work."""
+
+    line_limit = 1 << 30
 
     def __init__(self, data: bytes):
         self.data = data
@@ -194,5 +199,5 @@ def test_odd_events_in_an_anthropic_stream_are_left_out_and_the_stream_ends_clea
     events = [e for e in response.text.split("\n\n") if e]
     assert response.status_code == 200
     assert [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]] == [
-        "", "", "Hi", None]
+        "Hi", None]
     assert events[-1] == "data: [DONE]"

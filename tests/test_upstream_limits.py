@@ -163,6 +163,26 @@ def test_an_event_stream_without_line_breaks_is_refused_at_the_line_limit(client
     assert upstream.sent < IN_FLIGHT
 
 
+def test_a_relayed_event_stream_without_line_breaks_is_cut_at_the_line_limit(client, seed, raw):
+    # an OpenAI-shaped stream is relayed as it comes, but one event may not grow past the limit:
+    # past it the event is closed and the stream ends with an error event a client can parse
+    total = 48 * MIB
+    upstream = raw(flood(SSE_HEAD + chunked(b"data: "), total, frame=chunked,
+                         tail=chunked(b"\n\n") + b"0\r\n\r\n"))
+    _, key = seed.team_with_model(upstream.url, max_retries=0)
+    response = client.post("/v1/chat/completions", headers=bearer(key), json={
+        "model": "my-team-model", "stream": True,
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200
+    assert len(response.data) < 2 * LIMITS["UPSTREAM_MAX_SSE_LINE_BYTES"]
+    events = [event for event in response.data.split(b"\n\n") if event]
+    error = json.loads(events[-1][len(b"data: "):])["error"]
+    assert error["type"] == "upstream_error"
+    assert "TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES" in error["message"]
+    upstream.finish()
+    assert upstream.sent < IN_FLIGHT
+
+
 def test_event_lines_cut_at_awkward_places_arrive_whole(client, seed, raw):
     texts = [f"w{n} " for n in range(300)]
     events = b"".join(b'event: content_block_delta\r\ndata: {"type": "content_block_delta", '

@@ -19,8 +19,9 @@ from webapp.providers.gemini_chat import schema
 from webapp.providers.google_auth import TeamgateRequest, TokenSource
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
+from webapp.providers.sse import SSEEvents
 from webapp.providers.vertex import (GEMINI_FIELDS, VERTEX_FIELDS, GeminiProvider,
-                                           SSEEvents, VertexAIProvider)
+                                           VertexAIProvider)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"
 EMAIL = "teamgate@teamgate-test.iam.gserviceaccount.com"
@@ -203,7 +204,7 @@ def test_a_stream_that_ends_without_a_finish_reason_is_an_error_event():
 
 
 def _split_seconds(chunks: list[bytes]) -> tuple[float, list]:
-    splitter, started = SSEEvents(), time.perf_counter()
+    splitter, started = SSEEvents(1 << 30), time.perf_counter()
     events = [data for chunk in chunks for data in splitter.feed(chunk)]
     return time.perf_counter() - started, events
 

@@ -1,8 +1,12 @@
-"""Operator commands: first-run setup, users, and rotating the encryption key."""
+"""Operator commands: first-run setup, users, rotating the encryption key, prices, and
+importing a LiteLLM config.yaml's model_list."""
+import hashlib
+import json
 import os
 from pathlib import Path
 
 import click
+import yaml
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
@@ -13,7 +17,8 @@ from webapp.crypto import decrypt, encrypt, new_encryption_key, new_secret, new_
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, User
-from webapp.services import teams, users
+from webapp.services import deployments, schemas, teams, users
+from webapp.services.validation import validate
 from webapp.auth.principal import OPERATOR
 
 GENERATORS = {"TEAMGATE_MASTER_KEY": new_virtual_key,
@@ -132,7 +137,112 @@ def refresh_prices_command(url):
     click.echo(f"Wrote {len(models)} model prices to {prices.MAP_PATH}.")
 
 
+ENV_PREFIX = "os.environ/"
+# sections of LiteLLM's config.yaml that set up LiteLLM itself: what Teamgate does instead
+NOT_IMPORTED = {
+    "general_settings": "Teamgate's settings are its environment (see the README's "
+                        "Configuration); master_key is TEAMGATE_MASTER_KEY.",
+    "litellm_settings": "callbacks, caching and fallbacks are LiteLLM's; Teamgate has none.",
+    "router_settings": "Teamgate balances a name's deployments in turn; routing strategies "
+                       "are LiteLLM's.",
+    "environment_variables": "set them in Teamgate's environment instead.",
+}
+
+
+def _resolved(value, where: str):
+    """os.environ/NAME references replaced by the variable's value, read now (stored
+    encrypted when it is a secret); a missing variable is refused by name."""
+    if isinstance(value, dict):
+        return {k: _resolved(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX):]
+        if name not in os.environ:
+            raise APIError(400, f"{where} is {value}, but {name} is not set in the environment "
+                                "of this command.", param=where)
+        return os.environ[name]
+    return value
+
+
+def _entry_id(entry: dict) -> str:
+    """The model's id: model_info.id, else one derived from the entry as written (references
+    unresolved), so that importing the same file again finds the same models."""
+    given = (entry.get("model_info") or {}).get("id")
+    if given:
+        return str(given)
+    written = json.dumps([entry.get("model_name"), entry.get("litellm_params"),
+                          (entry.get("model_info") or {}).get("team_id")], sort_keys=True)
+    return "litellm-" + hashlib.sha256(written.encode()).hexdigest()[:32]
+
+
+def _same(row: Deployment, body: dict) -> bool:
+    """Whether the stored model is this entry already, its secrets included."""
+    params = body["litellm_params"]
+    secrets = row.secrets or {}
+    return (row.public_name == body["model_name"] and row.credential_id is None
+            and row.params == {k: v for k, v in params.items() if k not in secrets}
+            and set(secrets) <= set(params)
+            and all(decrypt(sealed, row.id) == params[name] for name, sealed in secrets.items()))
+
+
+def _import_entry(index: int, entry) -> str:
+    where = f"model_list[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("litellm_params"), dict):
+        raise APIError(400, f"{where} needs model_name and litellm_params.")
+    model_id = _entry_id(entry)
+    info = {k: v for k, v in (entry.get("model_info") or {}).items() if k != "id"}
+    body = {"model_name": entry.get("model_name"),
+            "litellm_params": _resolved(entry["litellm_params"], f"{where}.litellm_params"),
+            "model_info": {**info, "id": model_id}}
+    try:
+        validate(body, schemas.MODEL_NEW)
+    except APIError as error:
+        raise APIError(400, f"{where}: {error.message}") from None
+    team = info.get("team_id")
+    label = f"{body['model_name']}" + (f" of team {team}" if team else " (global)")
+    existing = db.session.get(Deployment, model_id)
+    if existing is None:
+        deployments.register(OPERATOR, body)
+        return f"added {label}, id {model_id}"
+    if existing.team_id != team:
+        raise APIError(400, f"{where}: model id {model_id} belongs to another team.")
+    if _same(existing, body):
+        return f"unchanged {label}, id {model_id}"
+    deployments.update(OPERATOR, {**body, "model_info": {"id": model_id, **info}})
+    return f"updated {label}, id {model_id}"
+
+
+@click.command("import-litellm-config")
+@with_appcontext
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_litellm_config_command(path):
+    """Register a LiteLLM config.yaml's model_list (global models, and team models where
+    model_info.team_id is set). Run it again after changing the file: nothing is duplicated.
+    All or nothing: one entry Teamgate cannot represent and no model is written."""
+    try:
+        config_ = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise click.ClickException(f"{path} is not YAML: {error}") from None
+    if not isinstance(config_, dict) or not isinstance(config_.get("model_list", []), list):
+        raise click.ClickException(f"{path} has no model_list (a list of models).")
+    done, refused = [], []
+    for index, entry in enumerate(config_.get("model_list") or []):
+        try:
+            done.append(_import_entry(index, entry))
+        except APIError as error:
+            refused.append(error.message)
+    for section in sorted(set(config_) & set(NOT_IMPORTED)):
+        click.echo(f"not imported: {section}: {NOT_IMPORTED[section]}")
+    if refused:
+        db.session.rollback()
+        raise click.ClickException("nothing was imported; Teamgate cannot represent:\n  " +
+                                   "\n  ".join(refused))
+    db.session.commit()
+    for line in done:
+        click.echo(line)
+    click.echo(f"{len(done)} models in {path}.")
+
+
 def init_app(app):
     for command in (setup_command, create_user_command, rotate_encryption_key_command,
-                    refresh_prices_command):
+                    refresh_prices_command, import_litellm_config_command):
         app.cli.add_command(command)

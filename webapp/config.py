@@ -9,6 +9,8 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a vision call carries its images inline (base64)
+    # an upload (audio to transcribe) is passed on as it arrives, never held whole in memory
+    MAX_UPLOAD_BYTES = 26 * 1024 * 1024  # OpenAI's own limit is 25 MB
     MAX_JSON_DEPTH = 32
     MAX_MESSAGES = 2048
     UPSTREAM_TIMEOUT = 600.0
@@ -78,7 +80,8 @@ ENVIRONMENT = {
 }
 # environment variable -> (config key, how its text becomes the value)
 NUMBERS = {
-    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: int(float(text) * 1024 * 1024)),
+    "TEAMGATE_MAX_BODY_MB": ("MAX_CONTENT_LENGTH", lambda text: _mebibytes(text)),
+    "TEAMGATE_MAX_UPLOAD_MB": ("MAX_UPLOAD_BYTES", lambda text: _mebibytes(text)),
     "TEAMGATE_REQUEST_LOG_MEMORY_ROWS": ("REQUEST_LOG_MEMORY_ROWS", int),
     "TEAMGATE_REQUEST_LOG_LOCK_WAIT": ("REQUEST_LOG_LOCK_WAIT", float),
     "TEAMGATE_REQUEST_LOG_RETRY_SECONDS": ("REQUEST_LOG_RETRY_SECONDS", float),
@@ -141,3 +144,12 @@ def _whole(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(text)
     return int(text)
+
+
+def _mebibytes(text: str) -> int:
+    """A size in MiB (12, 0.5) as bytes, above zero, or ValueError: a limit of 0 would refuse
+    every body, and `inf` would be no limit at all."""
+    size = float(text)
+    if not (0 < size < 1024 * 1024):
+        raise ValueError(text)
+    return max(int(size * 1024 * 1024), 1)

@@ -6,6 +6,7 @@ from flask import current_app, jsonify, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from webapp.auth.dashboard_paths import is_dashboard_request
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,8 @@ def _shaped(error: APIError) -> dict:
     return shape(error) if shape is not None else error.body()
 
 
-def is_dashboard_request() -> bool:
-    return request.path.startswith("/ui") or request.path == "/"
-
-
 HTTP_MESSAGES = {
-    404: "No route {method} {path}. See the API reference in the README.",
+    404: "No route {method} {path}. GET /openapi.json lists every route.",
     405: "Method {method} is not allowed on {path}.",
     413: "Request body too large: Teamgate takes at most {limit} MiB (TEAMGATE_MAX_BODY_MB).",
     415: "Send the body as JSON with Content-Type: application/json.",

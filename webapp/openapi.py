@@ -25,12 +25,18 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(view, method: str) -> dict:
+def _success(view) -> dict:
+    """JSON, unless the view declares another type (/metrics: Prometheus's text format)."""
+    media_type = getattr(view, "media_type", None)
+    return {media_type: {"schema": {"type": "string"}}} if media_type else _json(SUCCESS)
+
+
+def _operation(view, method: str, path_parameters=()) -> dict:
     name = view.__name__
     operation = {
         "operationId": f"{name}_{method}",
         "summary": (view.__doc__ or name.replace("_", " ")).strip().splitlines()[0],
-        "responses": {"200": {"description": "Success", "content": _json(SUCCESS)},
+        "responses": {"200": {"description": "Success", "content": _success(view)},
                       "default": {"description": "Error", "content": _json(
                           getattr(view, "error_schema", None) or ERROR)}},
     }
@@ -38,13 +44,16 @@ def _operation(view, method: str) -> dict:
         operation["security"] = [{"bearer": []}]
     body = getattr(view, "body_schema", None) or getattr(schemas, name.upper(), None)
     if method == "post":
+        media_type = getattr(view, "body_media_type", "application/json")
         operation["requestBody"] = {"required": True,
-                                    "content": _json(body or {"type": "object"})}
-    parameters = schemas.QUERY_PARAMETERS.get(name, {})
-    if parameters:
-        operation["parameters"] = [
-            {"name": param, "in": "query", "required": required, "schema": schema}
-            for param, (schema, required) in parameters.items()]
+                                    "content": {media_type: {"schema": body or {"type": "object"}}}}
+    parameters = schemas.QUERY_PARAMETERS.get(name) or getattr(view, "query_parameters", {})
+    listed = [{"name": param, "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1}} for param in path_parameters]
+    listed += [{"name": param, "in": "query", "required": required, "schema": schema}
+               for param, (schema, required) in parameters.items()]
+    if listed:
+        operation["parameters"] = listed
     return operation
 
 
@@ -56,7 +65,7 @@ def document(app: Flask) -> dict:
         view = app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             paths.setdefault(_path(rule.rule), {})[method.lower()] = _operation(
-                view, method.lower())
+                view, method.lower(), sorted(rule.arguments))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Teamgate", "version": "1",

@@ -2,7 +2,7 @@
 Teamgate keeps for deployments reached through chat completions, each for a bounded time
 
 Revision ID: f6b2d8e41a97
-Revises: c3d9a5e27b14
+Revises: f2b7d4c9e816
 Create Date: 2026-12-07 16:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f6b2d8e41a97'
-down_revision = 'c3d9a5e27b14'
+down_revision = 'f2b7d4c9e816'
 branch_labels = None
 depends_on = None
 

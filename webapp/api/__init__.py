@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from webapp.api import deployments, health, keys, reference, spend, teams  # noqa: E402,F401  (registers the routes)
+from webapp.api import deployments, health, keys, metrics, reference, spend, teams, users  # noqa: E402,F401  (registers the routes)

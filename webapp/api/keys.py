@@ -5,16 +5,16 @@ from webapp.api import bp
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.services import keys, schemas, spend
-from webapp.services.validation import json_body, validate
+from webapp.services import dialect, keys, schemas, spend
 
 
 @bp.post("/key/generate")
 @declare(ANY_KEY)
 def key_generate():
-    result = keys.generate(g.principal, validate(json_body(), schemas.KEY_GENERATE))
+    body = dialect.parse(schemas.KEY_GENERATE, "key_generate")
+    result = keys.generate(g.principal, body)
     db.session.commit()
-    return jsonify(result)
+    return dialect.answer(result, "key_generate", body)
 
 
 @bp.get("/key/info")
@@ -40,7 +40,42 @@ def key_list():
 @bp.post("/key/update")
 @declare(ANY_KEY)
 def key_update():
-    result = keys.update(g.principal, validate(json_body(), schemas.KEY_UPDATE))
+    body = dialect.parse(schemas.KEY_UPDATE, "key_update")
+    result = keys.update(g.principal, body)
+    db.session.commit()
+    return dialect.answer(result, "key_update", body)
+
+
+@bp.post("/key/regenerate")
+@bp.post("/key/<path:key>/regenerate")
+@declare(ANY_KEY)
+def key_regenerate(key=None):
+    empty = not request.get_data(cache=True).strip()  # the path form may come without a body
+    body = dialect.parse(schemas.KEY_REGENERATE, "key_regenerate", {} if empty else None)
+    if key:
+        body["key"] = key
+    if not body.get("key"):
+        raise APIError(400, "Give the key to regenerate (in the body or the path).",
+                       param="key")
+    result = keys.regenerate(g.principal, body)
+    db.session.commit()
+    return dialect.answer(result, "key_regenerate", body)
+
+
+@bp.post("/key/block")
+@declare(ANY_KEY)
+def key_block():
+    body = dialect.parse(schemas.KEY_BLOCK, "key_block")
+    result = keys.set_blocked(g.principal, body["key"], True)
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.post("/key/unblock")
+@declare(ANY_KEY)
+def key_unblock():
+    body = dialect.parse(schemas.KEY_UNBLOCK, "key_unblock")
+    result = keys.set_blocked(g.principal, body["key"], False)
     db.session.commit()
     return jsonify(result)
 
@@ -48,7 +83,7 @@ def key_update():
 @bp.post("/key/delete")
 @declare(ANY_KEY)
 def key_delete():
-    body = validate(json_body(), schemas.KEY_DELETE)
+    body = dialect.parse(schemas.KEY_DELETE, "key_delete")
     if not body.get("keys") and not body.get("key_aliases"):
         raise APIError(400, "Give keys or key_aliases to delete.", param="keys")
     rows = [keys.find(g.principal, k) for k in body.get("keys") or []]

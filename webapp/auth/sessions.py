@@ -15,6 +15,7 @@ from sqlalchemy import case, create_engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
+from webapp.auth.dashboard_paths import is_dashboard_path
 from webapp.auth.principal import Principal
 from webapp.blocking import Admission, NativeThreads
 from webapp.crypto import hash_key
@@ -53,7 +54,7 @@ class DashboardSessions(SecureCookieSessionInterface):
     every call, and their answers do not vary by cookie."""
 
     def open_session(self, app, request):
-        if not request.path.startswith("/ui"):
+        if not is_dashboard_path(request.path):
             return None
         return super().open_session(app, request)
 
@@ -112,6 +113,12 @@ class LoginThrottle:
 
     def succeeded(self, keys: tuple[str, str]):
         self._threads.run(self._take_back, self.engine(), *keys)
+
+    def close(self):
+        """Close the connections of the throttle's own engine (an app's end, a test's)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def engine(self):
         if self._engine is None:

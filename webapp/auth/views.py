@@ -9,13 +9,14 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from webapp.auth.dashboard_access import access
+from webapp.auth.dashboard_paths import PREFIX
 from webapp.auth.sessions import LoginRefused, password_check
 from webapp.blocking import hold_connection
 from webapp.extensions import db
 from webapp.models.base import new_id
 from webapp.services import users
 
-bp = Blueprint("auth", __name__, url_prefix="/ui")
+bp = Blueprint("auth", __name__, url_prefix=PREFIX)
 
 
 class LoginForm(FlaskForm):

@@ -2,9 +2,10 @@
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from webapp.auth.dashboard_access import PUBLIC, access
+from webapp.auth.dashboard_paths import PREFIX, is_dashboard_path
 from webapp.errors import APIError
 
-bp = Blueprint("dashboard", __name__, url_prefix="/ui")
+bp = Blueprint("dashboard", __name__, url_prefix=PREFIX)
 root = Blueprint("root", __name__)
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -34,7 +35,7 @@ def service_error(error: APIError):
 
 
 def security_headers(response):
-    if response.mimetype == "text/html" or request.path.startswith("/ui"):
+    if response.mimetype == "text/html" or is_dashboard_path(request.path):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")

@@ -25,7 +25,10 @@ class VirtualKey(db.Model):
     meta: Mapped[dict] = mapped_column("metadata", db.JSON, default=dict)
     limits: Mapped[dict] = mapped_column(db.JSON, default=dict)
     blocked: Mapped[bool] = mapped_column(default=False)
+    # LiteLLM fields Teamgate keeps and returns without acting on them (services/dialect.py)
+    extra: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
     expires: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(256))
     last_used_at: Mapped[datetime | None]

@@ -19,6 +19,11 @@ class Team(db.Model):
     meta: Mapped[dict] = mapped_column("metadata", db.JSON, default=dict)
     limits: Mapped[dict] = mapped_column(db.JSON, default=dict)
     blocked: Mapped[bool] = mapped_column(default=False)
+    # LiteLLM's model_aliases: a name the team calls -> the model it means (its own models'
+    # public names always win; they live in team_model_aliases)
+    model_aliases: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
+    # LiteLLM fields Teamgate keeps and returns without acting on them (services/dialect.py)
+    extra: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(256))

@@ -21,6 +21,10 @@ class User(UserMixin, db.Model):
     # changes on logout and password change, so an old session cookie stops working
     session_token: Mapped[str] = mapped_column(String(64), default=new_id)
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # LiteLLM's user_role (proxy_admin, internal_user, ...); is_admin is what Teamgate acts on
+    role: Mapped[str | None] = mapped_column(String(32))
+    # LiteLLM fields Teamgate keeps and returns without acting on them (services/dialect.py)
+    extra: Mapped[dict | None] = mapped_column(db.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list["Membership"]] = relationship(

@@ -25,6 +25,14 @@ class Operation:
     stream_end: bytes | None = DONE  # the last event of a stream, sent if the upstream did not
     via: str | None = None  # the operation a provider without this one is called through
     forwarded_headers: tuple[str, ...] = ()  # the caller's headers its upstream receives too
+    # the model_info.mode (LiteLLM's names) a deployment must have to serve it; empty: any
+    # deployment whose mode no other operation claims
+    modes: tuple[str, ...] = ()
+    # where Azure OpenAI's clients call it: /openai/deployments/{name}/<deployment_path>
+    deployment_path: str | None = None
+    multipart = False  # the body is multipart/form-data (an upload), not JSON
+    raw_answer = False  # the answer may be bytes that are not JSON (audio, text), relayed as is
+    audio_answer = False  # the answer is audio: always relayed as it arrives, never read whole
 
     @property
     def log_route(self) -> str:
@@ -52,7 +60,9 @@ class Operation:
         cached = details.get("cached_tokens") if isinstance(details, dict) else None
         return {"prompt_tokens": usage.get("prompt_tokens"),
                 "completion_tokens": usage.get("completion_tokens"),
-                "cache_read_tokens": cached}
+                "cache_read_tokens": cached,
+                # LiteLLM's name for cache writes in OpenAI's usage (Anthropic deployments)
+                "cache_creation_tokens": usage.get("cache_creation_input_tokens")}
 
     def stream_usage(self, block: bytes) -> dict | None:
         """Token counts from a block of whole SSE events (only blocks that mention "usage" are

@@ -12,6 +12,7 @@ class ChatCompletions(Operation):
                        "messages": {"type": "array", "minItems": 1, "items": {"type": "object"}},
                        "stream": {"type": "boolean"}},
     }
+    deployment_path = "chat/completions"
 
     def check(self, body: dict):
         require_messages(body)

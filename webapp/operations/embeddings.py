@@ -11,6 +11,7 @@ class Embeddings(Operation):
         "properties": {"model": {"type": "string"}, "input": {"type": ["string", "array"]}},
     }
     stream_end = None
+    deployment_path = "embeddings"
 
     def check(self, body: dict):
         require(body, "input")

@@ -77,7 +77,8 @@ def for_params(params: dict) -> tuple[Provider | None, str]:
 
 
 def target_for(params: dict, secrets: dict, deployment_id: str = "", public_name: str = "",
-               team_id: str | None = None) -> Target:
+               team_id: str | None = None, mode: str | None = None,
+               max_output_tokens: int | None = None) -> Target:
     """The one way a Target is made: from stored (or drafted) params and decrypted secrets."""
     provider, model = for_params(params)
     return Target(
@@ -86,7 +87,8 @@ def target_for(params: dict, secrets: dict, deployment_id: str = "", public_name
         api_version=params.get("api_version"), api_key=secrets.get("api_key"),
         organization=params.get("organization"), timeout=params.get("timeout"),
         stream_timeout=params.get("stream_timeout"), max_retries=params.get("max_retries"),
-        params=params, secrets=secrets)
+        params=params, secrets=secrets, mode=mode,
+        max_output_tokens=max_output_tokens)
 
 
 __all__ = ["Field", "Provider", "Target", "declared_fields", "for_params", "get", "names",

@@ -1,14 +1,22 @@
-"""Anthropic's Messages API, translated to and from OpenAI's chat shape."""
+"""Anthropic: its Messages API routes relayed as they are sent, and OpenAI's chat completions
+translated to the Messages API and back (webapp/providers/anthropic_chat.py for the bodies,
+anthropic_stream.py for the stream)."""
 import json
-import time
 
+from webapp.providers import anthropic_chat, anthropic_stream
+from webapp.providers import openai_shape as shape
 from webapp.providers.base import Field, PreparedCall, Provider, Target, api_key_field
 
 API_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 1024
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-                "tool_use": "tool_calls"}
-PASSED_THROUGH = ("temperature", "top_p", "stream", "metadata")
+
+
+def compact(body: dict) -> bytes:
+    """A body as the anthropic SDKs and Claude Code write it (no spaces, UTF-8 unescaped), so
+    that a relayed call reaches Anthropic as the caller's bytes with only `model` changed."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate, escaped in the caller's JSON
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 class AnthropicProvider(Provider):
@@ -24,6 +32,10 @@ class AnthropicProvider(Provider):
     operations = ("chat", "messages", "count_tokens")
     PATHS = {"chat": "/v1/messages", "messages": "/v1/messages",
              "count_tokens": "/v1/messages/count_tokens"}
+    # a chat stream is translated with what it has shown so far (tool calls are numbered in
+    # their order), from its lines
+    translates_chunks = True
+    stream_lines = True
 
     def relays(self, operation: str) -> bool:
         return operation != "chat"
@@ -38,75 +50,19 @@ class AnthropicProvider(Provider):
         return headers
 
     def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
-        if self.relays(operation):
-            return super().prepare(target, operation, body)
-        system = [m.get("content") for m in body.get("messages", []) if m.get("role") == "system"]
-        messages = [m for m in body.get("messages", []) if m.get("role") != "system"]
-        payload = {"model": target.upstream_model, "messages": messages,
-                   "max_tokens": body.get("max_tokens") or body.get("max_completion_tokens")
-                   or DEFAULT_MAX_TOKENS}
-        payload.update({k: body[k] for k in PASSED_THROUGH if k in body})
-        if system:
-            payload["system"] = "\n".join(str(s) for s in system)
-        if body.get("stop"):
-            stop = body["stop"]
-            payload["stop_sequences"] = [stop] if isinstance(stop, str) else stop
-        headers = {"Content-Type": "application/json", **self.auth_headers(target)}
-        return PreparedCall(self.url(target, operation), headers, payload)
+        call = super().prepare(target, operation, body)
+        if operation == "chat":
+            call.body = anthropic_chat.request(body, target.upstream_model,
+                                               target.max_output_tokens)
+        call.body = compact(call.body)
+        return call
 
-    def translate_response(self, operation: str, payload: dict) -> dict:
-        text = _text(payload.get("content"))
-        usage = payload.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        prompt, completion = _count(usage, "input_tokens"), _count(usage, "output_tokens")
-        return {
-            "id": payload.get("id", ""), "object": "chat.completion", "created": int(time.time()),
-            "model": payload.get("model", ""),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": _finish(payload.get("stop_reason"))}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
-        }
+    def translate_response(self, operation: str, payload: dict, model: str = "") -> dict:
+        return anthropic_chat.response(payload)
 
-    def translate_stream_line(self, line: bytes) -> bytes | None:
-        """One line of Anthropic's stream as an OpenAI chunk: one parse of the line, nothing
-        kept between lines."""
-        if not line.startswith(b"data:"):
-            return None
-        try:
-            event = json.loads(line[5:])
-        except (ValueError, RecursionError):
-            return None
-        if not isinstance(event, dict):
-            return None
-        kind = event.get("type")
-        delta = event.get("delta") if isinstance(event.get("delta"), dict) else {}
-        if kind == "content_block_delta":
-            text = delta.get("text", "")
-            delta, finish = {"content": text if isinstance(text, str) else ""}, None
-        elif kind == "message_delta":
-            delta, finish = {}, _finish(delta.get("stop_reason"))
-        elif kind == "message_stop":
-            return b"data: [DONE]"
-        else:
-            return None
-        chunk = {"object": "chat.completion.chunk", "created": int(time.time()),
-                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        return b"data: " + json.dumps(chunk).encode()
-
-
-def _text(blocks) -> str:
-    """The text blocks of an answer, joined; anything else in `content` is left out."""
-    if not isinstance(blocks, list):
-        return ""
-    return "".join(block["text"] for block in blocks if isinstance(block, dict)
-                   and block.get("type") == "text" and isinstance(block.get("text"), str))
-
-
-def _finish(reason) -> str:
-    return STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
-
-
-def _count(usage: dict, name: str) -> int:
-    value = usage.get(name, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    def translate_stream(self, lines, model: str = "",
+                         outcome: shape.StreamOutcome | None = None,
+                         include_usage: bool = False):
+        """The chat stream, from the lines of Anthropic's (stream_lines)."""
+        outcome = outcome if outcome is not None else shape.StreamOutcome()
+        return anthropic_stream.events(lines, model, outcome, include_usage)

@@ -3,6 +3,8 @@ it authenticates, how answers come back. The API's schema, the dashboard's form,
 and the masking of secrets are all read from these declarations."""
 from dataclasses import dataclass, field
 
+from webapp.providers import openai_shape as shape
+
 
 @dataclass(frozen=True)
 class Field:
@@ -46,6 +48,10 @@ class Target:
     # every stored litellm_param that is not a secret, and the decrypted secrets by field name
     params: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
+    mode: str | None = None  # model_info.mode: which operations the deployment serves
+    # the model's own output limit (model_info, else the price map), for providers that need a
+    # max_tokens the caller did not give (Anthropic)
+    max_output_tokens: int | None = None
 
 
 @dataclass
@@ -71,6 +77,20 @@ class Provider:
     # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
     # reads its raw chunks, rather than translate_stream_line its lines
     translates_chunks = False
+    # with translates_chunks, translate_stream reads the stream's lines (each refused past
+    # TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES by the transport) rather than its raw chunks
+    stream_lines = False
+
+    def takes_stream_usage(self, target: Target) -> bool:
+        """Whether the upstream takes `stream_options: {"include_usage": true}` on a chat
+        stream. Where it does, Teamgate asks for usage on every stream (and strips the usage
+        chunk again for a caller that did not ask); where it does not, the field is never
+        sent. Only providers whose chat streams are relayed ask."""
+        return False
+
+    def stream_usage_asked(self, target: Target, operation: str) -> bool:
+        """Whether Teamgate asks this call's upstream for the usage chunk itself."""
+        return operation == "chat" and self.relays(operation) and self.takes_stream_usage(target)
 
     def offers(self, target: Target, operation: str) -> bool:
         """Whether this deployment's upstream serves `operation` itself (else it is reached
@@ -102,8 +122,10 @@ class Provider:
 
     def prepare(self, target: Target, operation: str, body: dict) -> PreparedCall:
         headers = {"Content-Type": "application/json", **self.auth_headers(target)}
-        return PreparedCall(self.url(target, operation), headers,
-                            {**body, "model": target.upstream_model})
+        body = {**body, "model": target.upstream_model}
+        if operation == "chat" and self.relays(operation):
+            body = shape.with_stream_usage(body, self.takes_stream_usage(target))
+        return PreparedCall(self.url(target, operation), headers, body)
 
     def translate_response(self, operation: str, payload: dict) -> dict:
         """The upstream's JSON answer in OpenAI's shape."""

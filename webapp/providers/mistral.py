@@ -1,5 +1,6 @@
-"""Mistral AI's platform, which speaks OpenAI's chat and embeddings API."""
-from webapp.providers.base import Field, api_key_field
+"""Mistral AI's platform, which speaks OpenAI's chat and embeddings API. Its streams end with
+their usage on their own; stream_options is refused there (422, extra_forbidden)."""
+from webapp.providers.base import Field, Target, api_key_field
 from webapp.providers.openai import OpenAIProvider
 
 
@@ -7,6 +8,7 @@ class MistralProvider(OpenAIProvider):
     name = "mistral"
     label = "Mistral AI"
     aliases = ()
+    operations = ("chat", "embeddings")
     default_api_base = "https://api.mistral.ai/v1"
     model_help = "As Mistral names it, for example mistral-large-latest."
     fields = (
@@ -14,3 +16,6 @@ class MistralProvider(OpenAIProvider):
               kind="url"),
         api_key_field(),
     )
+
+    def takes_stream_usage(self, target: Target) -> bool:
+        return False

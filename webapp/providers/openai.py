@@ -1,7 +1,10 @@
 """OpenAI and every server that speaks its API (vLLM, LM Studio, ...)."""
 from webapp.providers.base import Field, Provider, Target, api_key_field
 
-PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "responses": "/responses"}
+PATHS = {"chat": "/chat/completions", "embeddings": "/embeddings", "completions": "/completions",
+         "images": "/images/generations", "speech": "/audio/speech",
+         "transcriptions": "/audio/transcriptions", "moderations": "/moderations",
+         "responses": "/responses"}
 # the names of servers that speak OpenAI's chat but not its Responses API: a Responses call to
 # them is translated to chat completions (webapp/operations/responses_chat.py)
 CHAT_ONLY = ("openai_compatible", "hosted_vllm", "text-completion-openai")
@@ -12,6 +15,7 @@ class OpenAIProvider(Provider):
     label = "OpenAI or OpenAI-compatible"
     aliases = CHAT_ONLY
     default_api_base = "https://api.openai.com/v1"
+    operations = tuple(PATHS)
     fields = (
         Field("api_base", "API base URL", "Leave blank for https://api.openai.com/v1.",
               kind="url"),
@@ -20,7 +24,6 @@ class OpenAIProvider(Provider):
         Field("organization", "Organization", "Sent as OpenAI-Organization.", max_length=256),
         api_key_field(),
     )
-    operations = ("chat", "embeddings", "responses")
 
     def offers(self, target: Target, operation: str) -> bool:
         if operation == "responses":
@@ -29,6 +32,9 @@ class OpenAIProvider(Provider):
                 "/")[0]
             return named not in CHAT_ONLY
         return super().offers(target, operation)
+
+    def takes_stream_usage(self, target: Target) -> bool:
+        return True
 
     def url(self, target: Target, operation: str) -> str:
         return self.base(target) + PATHS[operation]

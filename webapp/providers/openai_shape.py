@@ -16,12 +16,111 @@ class StreamOutcome:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    cache_creation_tokens: int | None = None  # prompt tokens written to a cache (Anthropic's)
     error: APIError | None = None
+    line_limit: int = 8 * 1024 * 1024  # the longest event line taken (the answer's own limit)
 
     def take_usage(self, usage: dict):
         self.prompt_tokens = usage.get("prompt_tokens")
         self.completion_tokens = usage.get("completion_tokens")
         self.cached_tokens = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+
+
+# every chunk of a stream asked for usage carries "usage": null until the usage-only chunk
+USAGE_NULLS = (b',"usage":null', b', "usage": null', b'"usage":null,', b'"usage": null, ')
+
+
+def asks_stream_usage(body: dict | None) -> bool:
+    """Whether a chat stream's caller asked for the usage chunk (stream_options.include_usage)."""
+    options = (body or {}).get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def with_stream_usage(body: dict, takes: bool) -> dict:
+    """A chat stream's body as sent upstream: asking for usage where the upstream takes
+    stream_options, without stream_options where it refuses them (Mistral, Azure before
+    2024-08-01), which would otherwise answer 400 or 422."""
+    if body.get("stream") is not True:
+        return body
+    if not takes:
+        return {k: v for k, v in body.items() if k != "stream_options"}
+    options = body.get("stream_options")
+    options = options if isinstance(options, dict) else {}
+    return {**body, "stream_options": {**options, "include_usage": True}}
+
+
+def reports_usage(block: bytes) -> bool:
+    """Whether a block that mentions "usage" has counts in it, not only "usage": null."""
+    return block.count(b'"usage"') > (block.count(b'"usage":null')
+                                       + block.count(b'"usage": null'))
+
+
+def deltas(block: bytes) -> int:
+    """The deltas with something in them in a block of events (a cut-short stream's estimate
+    of its completion: OpenAI's streams carry about a token each)."""
+    count = block.count(b'"delta"')
+    if count:
+        count -= block.count(b'"delta":{}') + block.count(b'"delta": {}')
+    return count
+
+
+def _usage_only(event: bytes) -> bool:
+    for line in event.splitlines():
+        if line.startswith(b"data:") and b'"usage"' in line:
+            try:
+                payload = json.loads(line[5:])
+            except (ValueError, RecursionError):
+                return False
+            return (isinstance(payload, dict) and payload.get("choices") == []
+                    and bool(payload.get("usage")))
+    return False
+
+
+def without_usage(block: bytes) -> bytes:
+    """A block of whole chat.completion.chunk events as a caller that did not ask for usage
+    would have had it: no `"usage": null` in each chunk, no usage-only chunk at the end. Each
+    byte is looked at a bounded number of times, however the events are cut."""
+    for null in USAGE_NULLS:
+        if null in block:
+            block = block.replace(null, b"")
+    at = block.find(b'"usage"')
+    if at < 0:
+        return block
+    kept, start = [], 0
+    ends = _EventEnds(block)
+    while at >= 0:
+        end = ends.after(at)
+        if end < 0:  # an event still incomplete: it stays as it is
+            break
+        begin = max(start, _event_start(block, start, at))
+        if _usage_only(block[begin:end]):
+            kept.append(block[start:begin])
+            start = end
+        at = block.find(b'"usage"', end)
+    kept.append(block[start:])
+    return b"".join(kept)
+
+
+def _event_start(block: bytes, floor: int, at: int) -> int:
+    lf, crlf = block.rfind(b"\n\n", floor, at), block.rfind(b"\n\r\n", floor, at)
+    return max(lf + 2 if lf >= 0 else floor, crlf + 3 if crlf >= 0 else floor)
+
+
+class _EventEnds:
+    """Where the event around a position ends, each kind of blank line searched forward once."""
+
+    def __init__(self, block: bytes):
+        self.block = block
+        self.found = {b"\n\n": -2, b"\n\r\n": -2}  # the last place found; -1: no more
+
+    def after(self, at: int) -> int:
+        ends = []
+        for mark, place in self.found.items():
+            if place != -1 and place < at:
+                place = self.found[mark] = self.block.find(mark, at)
+            if place >= 0:
+                ends.append(place + len(mark))
+        return min(ends, default=-1)
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")

@@ -7,7 +7,7 @@ from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from webapp.errors import APIError
-from webapp.providers import gemini_chat
+from webapp.providers import gemini_chat, sse
 from webapp.providers import openai_shape as shape
 from webapp.providers.base import Field, PreparedCall, Provider, api_key_field
 from webapp.providers.google_auth import TokenSource, app_tokens
@@ -25,59 +25,6 @@ GEMINI_FIELDS = (api_key_field(),)
 # both become part of the host or path: letters, digits and the few marks Google allows
 LOCATION = re.compile(r"^[a-z0-9-]{2,40}$")
 PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]{2,62}$")
-MAX_EVENT_BYTES = 16 * 1024 * 1024
-
-
-class EventTooLarge(ValueError):
-    pass
-
-
-class SSEEvents:
-    """The data of complete server-sent events from byte chunks cut anywhere. A line is joined
-    once, when its end arrives, so the cost stays linear however the bytes are chunked."""
-
-    def __init__(self):
-        self._pieces: list[bytes] = []
-        self._pending = 0
-        self._data: list[bytes] = []
-
-    def feed(self, chunk: bytes):
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                if start < len(chunk):
-                    self._pieces.append(chunk[start:])
-                    self._pending += len(chunk) - start
-                    if self._pending > MAX_EVENT_BYTES:
-                        raise EventTooLarge()
-                return
-            line = chunk[start:end]
-            if self._pieces:
-                line, self._pieces, self._pending = b"".join(self._pieces) + line, [], 0
-            start = end + 1
-            yield from self._line(line.rstrip(b"\r"))
-
-    def close(self):
-        """What is left when the stream ends without a last blank line."""
-        if self._pieces:
-            yield from self._line(b"".join(self._pieces).rstrip(b"\r"))
-            self._pieces = []
-        yield from self._line(b"")
-
-    def _line(self, line: bytes):
-        if not line:
-            if self._data:
-                data, self._data = b"\n".join(self._data), []
-                yield data
-        elif line.startswith(b"data:"):
-            self._data.append(line[6:] if line[5:6] == b" " else line[5:])
-
-
-def _events(chunks, splitter: SSEEvents):
-    for chunk in chunks:
-        yield from splitter.feed(chunk)
-    yield from splitter.close()
 
 
 def _stream_error(payload: dict) -> APIError:
@@ -133,7 +80,7 @@ class _Google(Provider):
         translator = gemini_chat.StreamTranslator(model, outcome, include_usage)
         error = None
         try:
-            for data in _events(chunks, SSEEvents()):
+            for data in sse.events(chunks, outcome.line_limit):
                 payload = json.loads(data)
                 if not isinstance(payload, dict):
                     raise ValueError("not an object")
@@ -141,8 +88,6 @@ class _Google(Provider):
                     error = _stream_error(payload)
                     break
                 yield from translator.event(payload)
-        except EventTooLarge:
-            error = APIError(502, "The upstream sent an event larger than Teamgate takes.")
         except (ValueError, TypeError, AttributeError, KeyError, IndexError):
             error = APIError(502, "The upstream sent an event Teamgate cannot read.")
         if error is None and translator.finish is None:

@@ -10,12 +10,12 @@ from flask import Response, g, jsonify, request
 from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, hops, masking
+from webapp.proxy import forwarding, hops, masking, media, upstream_headers, uploads
 from webapp.proxy.conversations import conversation_for
 from webapp.proxy.failures import invalid_body
 from webapp.providers.base import PreparedCall, Target
 from webapp.proxy.streaming import relay
-from webapp.services import limits, resolver
+from webapp.services import dialect, limits, metrics, resolver
 from webapp.services.cache import routing_cache
 from webapp.services.egress import check_api_base
 from webapp.services.request_log import writer
@@ -53,7 +53,7 @@ class CallRecord:
         if self.ticket is not None:
             self.ticket.settle(self.prompt_tokens, self.completion_tokens)
         principal = self.principal
-        self.log.add(
+        row = self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
             key_name=principal.key_name, route=operations.get(self.operation).log_route,
             public_model=self.public_model, deployment_id=self.deployment_id, status=status,
@@ -62,6 +62,7 @@ class CallRecord:
             completion_tokens=self.completion_tokens, cache_read_tokens=self.cache_read_tokens,
             cache_creation_tokens=self.cache_creation_tokens, stream=self.stream,
             error_type=error_type)
+        metrics.observe(self.log.app, row)
 
     def take_usage(self, counts: dict | None):
         """Token counts read from the answer or the stream (operations.USAGE_FIELDS)."""
@@ -70,8 +71,11 @@ class CallRecord:
                 setattr(self, name, value)
 
 
-def _checked_body(operation: str) -> dict:
-    body = json_body()
+def _checked_body(operation: str, path_model: str | None) -> dict:
+    own = operations.get(operation)
+    body = uploads.read(REFUSED_FIELDS) if own.multipart else json_body()
+    if path_model is not None:  # an Azure-style route: the path names the model
+        body["model"] = path_model
     refused = sorted(REFUSED_FIELDS & body.keys())
     if refused:
         raise APIError(400, f"Fields that choose the upstream or its credentials are not "
@@ -79,7 +83,7 @@ def _checked_body(operation: str) -> dict:
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise APIError(400, "Missing required field: model.", param="model")
     refuse_nul(body["model"], "model")
-    operations.get(operation).check(body)
+    own.check(body)
     return body
 
 
@@ -89,6 +93,10 @@ def _target(operation: str, model: str, pinned: str | None = None) -> tuple[Targ
     reaches the provider through (Operation.via)."""
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
+        denied = dialect.model_access_denied(g.principal, resolution, resolver.KEY_RESTRICTED,
+                                             resolver.TEAM_RESTRICTED)
+        if denied is not None:
+            raise denied
         team = g.principal.team_id or "<your team id>"
         raise APIError(400, f"{operations.get(operation).log_route}: Invalid model name passed in "
                             f"model={model}. "
@@ -103,6 +111,9 @@ def _target(operation: str, model: str, pinned: str | None = None) -> tuple[Targ
         resolution.targets[resolution.deployments.index(pinned)]
     if isinstance(target, resolver.Refusal):
         raise APIError(403, target.message)
+    own = operations.get(operation)
+    if not operations.serves(own, target.mode):
+        raise APIError(400, _mode_refusal(own, model, target.mode), param="model")
     if target.api_base:
         # a refused api_base answers with the check's own message; the result is kept until the
         # next routing change, and every new connection is checked again when it opens
@@ -118,9 +129,22 @@ def _target(operation: str, model: str, pinned: str | None = None) -> tuple[Targ
                    param="model")
 
 
+def _mode_refusal(own: operations.Operation, model: str, mode: str | None) -> str:
+    if own.modes:
+        return (f"{model} is not a model for {own.log_route}: that route serves models whose "
+                f"model_info.mode is {' or '.join(own.modes)}, and {model}'s is "
+                f"{mode or 'not set'}.")
+    return f"{model} is a model of mode {mode} (model_info.mode), which does not serve " \
+           f"{own.log_route}."
+
+
 def _send(operation: str, target: Target, body: dict, stream: bool,
           arrival: tuple[str, list[str]]) -> forwarding.Sent:
     call = target.provider.prepare(target, operation, body)
+    if isinstance(body, uploads.Upload):  # sent on as it arrives, so it can be sent only once
+        call.headers["Content-Type"] = body.content_type
+        call.body = body.upstream(target.upstream_model)
+        target = dataclasses.replace(target, max_retries=0)
     for name in operations.get(operation).forwarded_headers:
         value = request.headers.get(name)
         if value:
@@ -134,7 +158,9 @@ def send_call(call: PreparedCall, target: Target, stream: bool,
     held meanwhile."""
     own, earlier = arrival
     call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
-    if earlier:  # the Teamgate before this one retries; retrying here too would multiply
+    if earlier or forwarding.caller_retrying(request.headers):
+        # the Teamgate before this one, or the caller's SDK, retries: retrying here too would
+        # multiply the upstream calls
         target = dataclasses.replace(target, max_retries=0)
     # no transaction or connection held across the upstream call; a cache hit never made
     # a session, and asking the scoped session would make one
@@ -149,11 +175,11 @@ def send_call(call: PreparedCall, target: Target, stream: bool,
     return sent
 
 
-def handle(operation: str) -> Response:
+def handle(operation: str, path_model: str | None = None) -> Response:
     record = CallRecord(operation, g.principal, writer())
     own = operations.get(operation)
     try:
-        body = _checked_body(operation)
+        body = _checked_body(operation, path_model)
         record.public_model = body["model"]
         arrival = hops.arrival()
         conversation = conversation_for(operation, g.principal, body)
@@ -166,16 +192,25 @@ def handle(operation: str) -> Response:
             body = conversation.prepare(body, target, translated=wire != operation)
         if wire != operation:
             body = own.to_via(body)
-        sent = _send(wire, target, body, record.stream, arrival)
+        streamed = record.stream or own.audio_answer
+        sent = _send(wire, target, body, streamed, arrival)
         record.upstream_seconds = sent.upstream_seconds
     except APIError as error:
         if record.public_model is not None:
             record.write(error.status, error.error_type)
+            error.headers = {upstream_headers.REQUEST_ID: record.request_id, **error.headers}
         raise
-    headers = {"x-teamgate-model-id": target.deployment_id}
+    headers = upstream_headers.for_caller(sent.response.headers, record.request_id,
+                                          target.api_key)
+    # LiteLLM's names beside Teamgate's, for clients that read them
+    headers.update({"x-teamgate-model-id": target.deployment_id,
+                    "x-litellm-model-id": target.deployment_id,
+                    "x-litellm-call-id": record.request_id})
+    if own.raw_answer:
+        return media.relay(sent, target, record, own, headers, streamed)
     if record.stream:
         headers["x-teamgate-overhead-ms"] = str(record.overhead_ms())
-        events = relay(sent.response, target, record, operations.get(wire))
+        events = relay(sent.response, target, record, operations.get(wire), body)
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
         if conversation:
@@ -203,7 +238,9 @@ def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
             payload = operations.get(operation).from_via(payload, record.public_model)
     except (ValueError, RecursionError):
         record.write(502, "upstream_error")
-        raise invalid_body() from None
+        error = invalid_body()
+        error.headers.update(headers)
+        raise error from None
     finally:
         sent.response.close()
     if passthrough:

@@ -1,9 +1,14 @@
 """The one mapping from upstream failures to what the caller gets (spec/security.md's table)."""
+import email.utils
 import json
+import math
+import time
 
 from webapp.crypto import mask
 from webapp.errors import APIError
+from webapp.providers.sse import EventTooLarge
 from webapp.proxy import transport
+from webapp.proxy.upstream_headers import relayed
 
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead
@@ -44,42 +49,60 @@ def upstream_message(response: transport.Answer, secret: str | None) -> str:
     return scrub(message.strip() or response.reason or "", secret)
 
 
-def retry_after(response: transport.Answer) -> float | None:
+def retry_after(headers: dict) -> float | None:
+    """The wait an upstream asks for, in seconds: `retry-after-ms` (OpenAI's), else
+    `retry-after` as seconds or as an HTTP date; None when it asks for none we can read."""
+    for name, unit in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            wait = float(headers.get(name, "")) / unit
+        except ValueError:
+            continue
+        if math.isfinite(wait) and wait >= 0:
+            return wait
     try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
+        when = email.utils.parsedate_tz(headers.get("retry-after", ""))
+        return max(email.utils.mktime_tz(when) - time.time(), 0.0) if when else None
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
-def is_retryable(response: transport.Answer) -> bool:
-    if response.status not in RETRYABLE_STATUSES:
+def is_retryable(status: int, wait: float | None) -> bool:
+    """Whether an answer with this status, and the wait it asks for, is sent again: a 429 only
+    when it says when, anything only when that is soon."""
+    if status not in RETRYABLE_STATUSES:
         return False
-    wait = retry_after(response)
     if wait is None:
-        return response.status != 429
+        return status != 429
     return wait <= MAX_RETRY_AFTER
 
 
 def from_status(response: transport.Answer, secret: str | None) -> APIError:
+    """The caller's error for an upstream's failed answer, with the upstream's request id,
+    rate-limit state and retry hints (upstream_headers.RELAYED)."""
     status = response.status
+    headers = relayed(response.headers, secret)
     if 300 <= status < 400:
         return APIError(502, f"The upstream answered with a redirect ({status}); Teamgate does "
-                             "not follow upstream redirects.")
+                             "not follow upstream redirects.", headers=headers)
     message = upstream_message(response, secret)
     if status in (401, 403):
         return APIError(401, f"The provider refused the team's key ({status}): {message}",
-                        error_type="authentication_error")
+                        error_type="authentication_error", headers=headers)
     if status == 429:
-        headers = {"Retry-After": response.headers["retry-after"]} \
-            if "retry-after" in response.headers else {}
         return APIError(429, f"The provider is rate limiting this deployment: {message}",
                         headers=headers)
-    if status >= 500:
-        return APIError(502, f"The upstream failed with status {status}: {message}")
+    if status == 503 and retry_after(response.headers) is not None:
+        # the upstream says when to come back: the caller (its SDK) can wait as told
+        return APIError(503, f"The upstream is unavailable for now: {message}",
+                        error_type="upstream_error", headers=headers)
+    if status >= 500:  # 508 (a loop another Teamgate refused) included
+        return APIError(502, f"The upstream failed with status {status}: {message}",
+                        headers=headers)
     if status in PASSED_THROUGH:
         return APIError(status, message or f"The upstream refused the request ({status}).",
-                        error_type="invalid_request_error")
-    return APIError(400, f"The upstream refused the request ({status}): {message}")
+                        error_type="invalid_request_error", headers=headers)
+    return APIError(400, f"The upstream refused the request ({status}): {message}",
+                    headers=headers)
 
 
 def from_exception(exc: transport.TransportError) -> APIError:
@@ -95,8 +118,8 @@ def from_exception(exc: transport.TransportError) -> APIError:
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")
-    if isinstance(exc, transport.AnswerTooLarge):
-        what, setting = LIMITED_PARTS[exc.part]
+    if isinstance(exc, (transport.AnswerTooLarge, EventTooLarge)):
+        what, setting = LIMITED_PARTS[getattr(exc, "part", "line")]
         return APIError(502, f"Teamgate refused the upstream's answer: {what} larger than the "
                              f"limit of {_size(exc.limit)} ({setting}).")
     if isinstance(exc, transport.BrokenAnswer):

@@ -1,6 +1,8 @@
 """Sending one prepared call upstream through the process's pooled client, with bounded retries
 inside the deadline. Only failures before the request reached the upstream are retried, and
-statuses the failure table calls retryable."""
+statuses the failure table calls retryable, after the wait the upstream asks for (Retry-After)
+or a jittered backoff. A caller that retries itself (an SDK's retry) is sent once: the two kinds
+of retries add up rather than multiply (README, Retries)."""
 import hashlib
 import json
 import random
@@ -50,6 +52,13 @@ def _backoff(attempt: int) -> float:
     return min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
+def caller_retrying(headers) -> bool:
+    """Whether this call is a retry of the caller's own: the openai and anthropic SDKs count
+    their attempts in x-stainless-retry-count (0 on the first)."""
+    count = headers.get("x-stainless-retry-count", "")
+    return count.isdigit() and count.strip("0") != ""
+
+
 def _safe_to_retry(exc: transport.TransportError) -> bool:
     """Only failures that happened before the request reached the upstream."""
     return isinstance(exc, transport.ConnectTimedOut) or (
@@ -66,13 +75,16 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     deadline = time.monotonic() + read
     # a signed call (Bedrock) brings the exact bytes it signed
     client = http_client()
-    body = call.body if isinstance(call.body, bytes) else (
-        json.dumps(call.body).encode() if call.body is not None else b"")
+    # (or an upload passed on as it arrives: proxy/uploads.py); a call without a body (GET,
+    # DELETE) sends none
+    body = json.dumps(call.body).encode() if isinstance(call.body, dict) else (
+        b"" if call.body is None else call.body)
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
     attempt = 0
     while True:
         started = time.perf_counter()
+        asked = None  # the wait the upstream asked for
         try:
             response = client.post(call.url, call.headers, body, connect, read, allow, pool_key,
                                    deadline, call.method)
@@ -89,12 +101,12 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
                     response.deadline = None
                 return Sent(response, elapsed)
             error = failures.from_status(response, target.api_key)
-            retryable = failures.is_retryable(response)
+            asked = failures.retry_after(response.headers)
             response.close()
-            if not retryable or attempt >= max_retries:
+            if not failures.is_retryable(response.status, asked) or attempt >= max_retries:
                 raise error
-        wait = _backoff(attempt)
-        if time.monotonic() + wait >= deadline:
+        wait = _backoff(attempt) if asked is None else asked
+        if time.monotonic() + wait >= deadline:  # the caller gets the upstream's answer now
             raise error
         time.sleep(wait)
         attempt += 1

@@ -9,7 +9,7 @@ from flask import Response, g, jsonify, request
 
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
-from webapp.proxy import calls, failures, hops, masking
+from webapp.proxy import calls, failures, hops, masking, upstream_headers
 from webapp.proxy.conversations import not_found
 from webapp.providers.base import PreparedCall
 from webapp.services import resolver, response_store
@@ -57,6 +57,7 @@ def _relay(stored: response_store.Stored, method: str, tail: str = "") -> Respon
         sent.response.close()
     content = masking.answer(masking.Secret.of(target.api_key), content, payload)
     response = Response(content, mimetype="application/json")
+    response.headers.update(upstream_headers.relayed(sent.response.headers, target.api_key))
     response.headers["x-teamgate-model-id"] = target.deployment_id
     return response
 

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from webapp.crypto import hash_key, mask, new_virtual_key
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import Membership, Team, VirtualKey
+from webapp.models import Membership, SpendCounter, Team, VirtualKey
 from webapp.models.base import isoformat, utcnow
-from webapp.services import audit, limits
+from webapp.services import audit, dialect, limits
 from webapp.services.cache import routing_cache, routing_changed
 
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# LiteLLM's units; a month (mo) is 30 days and a year (y) 365
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DAYS_PER_UNIT = {"mo": 30, "y": 365}
 # what a key may change of itself; everything else restricts it or names it
 SELF_SERVICE = ("key", "metadata")
 
@@ -56,19 +58,23 @@ def _load(token: str) -> KeyRecord | None:
 def parse_duration(duration: str | None) -> datetime | None:
     if not duration:
         return None
-    amount, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
+    amount, unit = re.fullmatch(r"(\d+)(mo|[smhdwy])", duration).groups()
+    amount = int(amount) * DAYS_PER_UNIT.get(unit, 1)
     try:
-        return utcnow() + timedelta(**{DURATION_UNITS[unit]: int(amount)})
+        return utcnow() + timedelta(**{DURATION_UNITS.get(unit, "days"): amount})
     except OverflowError:
         raise APIError(400, "duration is too long.", param="duration") from None
 
 
 def serialize(row: VirtualKey) -> dict:
     return {
-        "token": row.token, "key_name": row.key_name, "key_alias": row.key_alias,
+        **(row.extra or {}),
+        "token": row.token, "token_id": row.token, "key_name": row.key_name,
+        "key_alias": row.key_alias,
         "team_id": row.team_id, "user_id": row.user_id, "models": row.models or [],
         "metadata": row.meta or {}, "blocked": row.blocked, "expires": isoformat(row.expires),
         "created_at": isoformat(row.created_at), "created_by": row.created_by,
+        "updated_at": isoformat(row.updated_at or row.created_at),
         "last_used_at": isoformat(row.last_used_at), **(row.limits or {}),
     }
 
@@ -104,7 +110,7 @@ def _check_user_id(principal, team_id: str | None, user_id: str | None):
                             "admin may give a key another user's identity.", param="user_id")
 
 
-def generate(principal, body: dict) -> dict:
+def generate(principal, body: dict, route: str = "key_generate") -> dict:
     team_id = body.get("team_id")
     # permission first: another team's id and a missing one get the same answer
     if not principal.is_admin and principal.team_role(team_id or "") != "admin":
@@ -119,7 +125,7 @@ def generate(principal, body: dict) -> dict:
         team_id=team_id, user_id=body.get("user_id"), models=body.get("models") or [],
         meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
         expires=parse_duration(body.get("duration")), created_by=principal.actor,
-        limits=limits.from_body(body),
+        limits=limits.from_body(body), extra=dialect.kept(route, body),
     )
     db.session.add(row)
     db.session.flush()
@@ -149,15 +155,17 @@ def visible(principal) -> list[VirtualKey]:
     return list(db.session.scalars(query))
 
 
-def update(principal, body: dict) -> dict:
+def update(principal, body: dict, route: str = "key_update") -> dict:
     row = find(principal, body["key"])
-    restricted = sorted(set(body) - set(SELF_SERVICE))
+    restricted = sorted(set(body) - set(SELF_SERVICE) - {"team_id"})
     if restricted and not manages(principal, row):
         raise APIError(403, f"Only the proxy admin or an admin of the key's team may change "
                             f"{', '.join(restricted)} of a key.", param=restricted[0])
     if "user_id" in body:
         _check_user_id(principal, row.team_id, body["user_id"])
     before = serialize(row)
+    if "team_id" in body and body["team_id"] != row.team_id:
+        _move(principal, row, body["team_id"])
     if "key_alias" in body:
         _check_alias_free(body["key_alias"], row.team_id, row.token)
         row.key_alias = body["key_alias"] or None
@@ -168,10 +176,22 @@ def update(principal, body: dict) -> dict:
     if "duration" in body:
         row.expires = parse_duration(body["duration"])
     row.limits = limits.merged(row.limits, body)
+    row.extra = dialect.kept(route, body, row.extra)
     audit.record(principal, "key.update", "key", row.key_name, row.team_id,
                  before=before, after=serialize(row))
     routing_changed()
     return serialize(row)
+
+
+def _move(principal, row: VirtualKey, team_id: str | None):
+    """Give a key to another team (or none): the proxy admin only, as in LiteLLM."""
+    if not principal.is_admin:  # 400 as before team_id was accepted here: ownership is not data
+        raise APIError(400, "A key's team_id is set by the proxy admin only; a key cannot "
+                            "move itself to another team.", param="team_id")
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise APIError(400, f"Team id={team_id} does not exist.", param="team_id")
+    _check_alias_free(row.key_alias, team_id, row.token)
+    row.team_id = team_id
 
 
 def delete(principal, rows: list[VirtualKey]) -> list[str]:
@@ -181,6 +201,46 @@ def delete(principal, rows: list[VirtualKey]) -> list[str]:
         db.session.delete(row)
     routing_changed()
     return [row.key_name for row in rows]
+
+
+def regenerate(principal, body: dict) -> dict:
+    """A new secret for a key, with everything else of it kept (its spend too) and the fields
+    sent applied as /key/update applies them; the old secret stops working at once on every
+    worker and instance (the routing change below)."""
+    row = find(principal, body["key"])
+    if not manages(principal, row):
+        raise APIError(403, "Only the proxy admin or an admin of the key's team may regenerate "
+                            "it.", param="key")
+    secret = new_virtual_key()
+    new = VirtualKey(token=hash_key(secret), key_name=mask(secret), key_alias=row.key_alias,
+                     team_id=row.team_id, user_id=row.user_id, models=list(row.models or []),
+                     meta=dict(row.meta or {}), limits=dict(row.limits or {}),
+                     blocked=row.blocked, extra=dict(row.extra or {}), expires=row.expires,
+                     created_at=row.created_at, created_by=row.created_by)
+    counter = db.session.get(SpendCounter, ("key", row.token))
+    if counter is not None:
+        db.session.add(SpendCounter(
+            kind="key", subject_id=new.token, spend=counter.spend,
+            budget_reset_at=counter.budget_reset_at, soft_alerted_at=counter.soft_alerted_at,
+            max_budget=counter.max_budget, budget_duration=counter.budget_duration,
+            updated_at=counter.updated_at))
+        db.session.delete(counter)
+    audit.record(principal, "key.regenerate", "key", row.key_name, row.team_id,
+                 before=serialize(row), after={"key_name": new.key_name})
+    db.session.delete(row)
+    db.session.flush()  # the alias is free again for the new row
+    db.session.add(new)
+    db.session.flush()
+    changes = {k: v for k, v in body.items() if k != "key"}
+    if changes:
+        update(principal, {**changes, "key": new.token}, route="key_regenerate")
+    routing_changed()
+    return {"key": secret, **serialize(new)}
+
+
+def set_blocked(principal, key: str, blocked: bool) -> dict:
+    """/key/block and /key/unblock: a blocked key answers 401 at once everywhere."""
+    return update(principal, {"key": key, "blocked": blocked})
 
 
 def find_by_alias(principal, alias: str) -> VirtualKey:

@@ -57,7 +57,8 @@ def _item_text(item: dict):
 
 def estimate_tokens(body: dict) -> int:
     """What a call is reserved under tpm_limit before it is made: its text's rough token count
-    (4 characters a token; images are not counted) plus the completion tokens it allows."""
+    (4 characters a token; images and audio are not counted) plus the completion tokens it
+    allows."""
     completion = (body.get("max_completion_tokens") or body.get("max_tokens")
                   or body.get("max_output_tokens") or 0)
     if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
@@ -67,8 +68,10 @@ def estimate_tokens(body: dict) -> int:
         chars = sum(_text_size(m.get("content")) for m in messages if isinstance(m, dict))
         prompt = chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(messages)
     else:
-        prompt = (_text_size(body.get("input")) + _text_size(body.get("instructions"))
-                  ) // CHARS_PER_TOKEN
+        # embeddings, speech, moderations and Responses take an input (Responses also
+        # instructions); completions and images a prompt
+        text = body.get("input") if "input" in body else body.get("prompt")
+        prompt = (_text_size(text) + _text_size(body.get("instructions"))) // CHARS_PER_TOKEN
     return prompt + completion
 
 

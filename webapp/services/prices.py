@@ -99,6 +99,18 @@ def prices_of(params: dict, model_info: dict | None = None) -> Prices | None:
                   values["cache_read_input_token_cost"], values["cache_creation_input_token_cost"])
 
 
+def output_limit(params: dict, model_info: dict | None = None) -> int | None:
+    """The most tokens the deployment's model writes in one answer: model_info's
+    max_output_tokens (or max_tokens, LiteLLM's older name), else the map's; None if unknown."""
+    info = model_info or {}
+    entry = known(info.get("base_model")) or known(params.get("model"))
+    for value in (info.get("max_output_tokens"), info.get("max_tokens"),
+                  entry.get("max_output_tokens"), entry.get("max_tokens")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def for_deployment(deployment_id: str | None) -> Priced:
     """The deployment's prices, cached until the next routing change."""
     def load():

@@ -96,7 +96,8 @@ class RequestLogWriter:
         self._dropped = 0
         atexit.register(self.stop)
 
-    def add(self, **row):
+    def add(self, **row) -> dict:
+        """Queue one call's row; the row is given back priced (its cost) for the metrics."""
         # the model name is the caller's text: make it fit its column on every database
         if row.get("public_model"):
             row["public_model"] = row["public_model"].replace("\x00", "")[:MODEL_NAME_LENGTH]
@@ -106,6 +107,7 @@ class RequestLogWriter:
         self._inbox.put(row)
         if self._thread is None:
             self.start()
+        return row
 
     def _price(self, row: dict):
         """The row's cost (None: unpriced, or usage unknown) and whether it went to a team's own

@@ -1,17 +1,23 @@
 """The request log's writes to its table: batches through the driver's executemany with the
 columns' own bind processors, at under half the ORM bulk insert's cost per row (bench/PROFILE.md
 section 7), on an engine of its own; a bounded wait for a locked database; and, when asked, a
-look-up that leaves out the rows an earlier attempt or replay has written already; the batch's
-spend goes in the same transaction. Called from
-a native thread, one write at a time."""
-from sqlalchemy import create_engine, select
+look-up that leaves out the rows an earlier attempt or replay has written already. The batch's
+spend and its keys' last use (one UPDATE per key per batch, not one per call) go in the same
+transaction. Called from a native thread, one write at a time."""
+from sqlalchemy import bindparam, create_engine, or_, select, update
 from sqlalchemy.pool import StaticPool
 
 from webapp.extensions import db
-from webapp.models import RequestLogEntry
+from webapp.models import RequestLogEntry, VirtualKey
 from webapp.services import spend
 
 TABLE = RequestLogEntry.__table__
+KEYS = VirtualKey.__table__
+# a replayed batch may be older than one already written: last use only moves forward
+MARK_USED = update(KEYS).where(
+    KEYS.c.token == bindparam("used_token"),
+    or_(KEYS.c.last_used_at.is_(None), KEYS.c.last_used_at < bindparam("used_at")),
+).values(last_used_at=bindparam("used_at"))
 MODEL_NAME_LENGTH = TABLE.c.public_model.type.length
 COLUMNS = ("request_id", "created_at", "team_id", "key_token", "key_name", "route",
            "public_model", "deployment_id", "status", "latency_ms", "overhead_ms",
@@ -39,6 +45,17 @@ class _Insert:
         return rows
 
 
+def _mark_keys_used(connection, batch: list[dict]):
+    latest: dict = {}
+    for row in batch:
+        token, at = row.get("key_token"), row.get("created_at")
+        if token and at is not None and (token not in latest or at > latest[token]):
+            latest[token] = at
+    if latest:  # in token order, so that two writers never wait for each other's rows
+        connection.execute(MARK_USED, [{"used_token": token, "used_at": at}
+                                       for token, at in sorted(latest.items())])
+
+
 class RequestLogTable:
     def __init__(self, app, lock_wait: float):
         self.app = app
@@ -60,6 +77,7 @@ class RequestLogTable:
             if batch:
                 connection.exec_driver_sql(self._insert.sql, self._insert.parameters(batch))
                 spend.add_batch(connection, batch)
+                _mark_keys_used(connection, batch)
 
     def _limit_lock_wait(self, connection):
         """Wait at most lock_wait for a lock, so rows move to the spool instead of piling up."""

@@ -3,10 +3,10 @@ from sqlalchemy import select
 
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.models import (DeletedTeam, Deployment, Membership, ProviderCredential, Team,
-                           TeamModelAlias, User, VirtualKey)
+from webapp.models import (DeletedTeam, Deployment, Membership, ProviderCredential,
+                           SpendCounter, Team, TeamModelAlias, User, VirtualKey)
 from webapp.models.base import isoformat
-from webapp.services import audit, limits, users
+from webapp.services import audit, dialect, limits, spend, users
 from webapp.services.cache import routing_changed
 
 ROLE_FROM_LITELLM = {"admin": "admin", "user": "member"}
@@ -31,14 +31,15 @@ def get_team_or_404(principal, team_id: str, role: str | None = None) -> Team:
 def members(team: Team) -> list[dict]:
     rows = db.session.execute(select(User, Membership).join(Membership)
                               .where(Membership.team_id == team.id).order_by(User.email))
-    return [{"user_id": user.id, "user_email": user.email, "role": ROLE_TO_LITELLM[m.role]}
-            for user, m in rows]
+    return [{"user_id": user.id, "user_email": users.email_of(user),
+             "role": ROLE_TO_LITELLM[m.role]} for user, m in rows]
 
 
 def model_table(team: Team) -> dict:
     aliases = sorted(team.aliases, key=lambda a: a.created_at)
     return {
-        "model_aliases": {a.public_name: a.internal_name for a in team.aliases},
+        "model_aliases": {**(team.model_aliases or {}),
+                          **{a.public_name: a.internal_name for a in team.aliases}},
         "created_by": aliases[0].created_by if aliases else None,
         "updated_by": max(aliases, key=lambda a: a.updated_at).updated_by if aliases else None,
     }
@@ -46,6 +47,7 @@ def model_table(team: Team) -> dict:
 
 def serialize(team: Team) -> dict:
     return {
+        **(team.extra or {}),
         "team_id": team.id, "team_alias": team.alias, "models": team.models or [],
         "members_with_roles": members(team), "metadata": team.meta or {},
         "blocked": team.blocked, **(team.limits or {}),
@@ -53,12 +55,34 @@ def serialize(team: Team) -> dict:
     }
 
 
+def info_models(team: Team) -> list[str]:
+    """team_info.models as LiteLLM shows it: the global models the team may call (all of them:
+    all-proxy-models) and its own models' public names."""
+    own = sorted(a.public_name for a in team.aliases)
+    allowed = list(team.models or [])
+    if not own:
+        return allowed
+    return (allowed or ["all-proxy-models"]) + [n for n in own if n not in allowed]
+
+
+def stored_models(team: Team | None, models: list | None) -> list:
+    """What a team's `models` keeps: the global models it may call, [] for all of them. The
+    team's own models need no entry (it can always call them), so those read back from
+    team_info.models are dropped rather than restricting the team to them."""
+    models = list(models or [])
+    if "all-proxy-models" in models or "*" in models:
+        return []
+    own = {a.public_name for a in team.aliases} if team is not None else set()
+    return [m for m in models if m not in own]
+
+
 def info(team: Team) -> dict:
     keys = db.session.scalars(select(VirtualKey).where(VirtualKey.team_id == team.id)
                               .order_by(VirtualKey.created_at))
     return {
         "team_id": team.id,
-        "team_info": {**serialize(team), "litellm_model_table": model_table(team)},
+        "team_info": {**serialize(team), "models": info_models(team),
+                      "litellm_model_table": model_table(team)},
         "keys": [{"key_name": k.key_name, "key_alias": k.key_alias, "team_id": k.team_id,
                   "user_id": k.user_id, "created_at": isoformat(k.created_at),
                   "expires": isoformat(k.expires)} for k in keys],
@@ -73,12 +97,14 @@ def create(principal, body: dict) -> Team:
         raise APIError(400, f"Team id={team_id} belonged to a deleted team; choose another id "
                             "(a team id is never reused, so that no team inherits another's "
                             "usage and audit trail).", param="team_id")
-    team = Team(id=team_id, alias=body.get("team_alias"), models=body.get("models") or [],
+    team = Team(id=team_id or None, alias=body.get("team_alias"),
+                models=stored_models(None, body.get("models")),
                 meta=body.get("metadata") or {}, blocked=bool(body.get("blocked", False)),
-                limits=limits.from_body(body),
+                limits=limits.from_body(body), extra=dialect.kept("team_new", body),
                 created_by=principal.actor)
     db.session.add(team)
     db.session.flush()
+    merge_model_aliases(team, body.get("model_aliases") or {})
     for member in body.get("members_with_roles") or []:
         _add_member(principal, team, member)
     audit.record(principal, "team.create", "team", team.id, team.id, after=serialize(team))
@@ -88,15 +114,33 @@ def create(principal, body: dict) -> Team:
 def update(principal, body: dict) -> Team:
     team = get_team_or_404(principal, body["team_id"], role="admin")
     before = serialize(team)
-    for field, attr in (("team_alias", "alias"), ("models", "models"), ("metadata", "meta"),
-                        ("blocked", "blocked")):
+    for field, attr in (("team_alias", "alias"), ("metadata", "meta"), ("blocked", "blocked")):
         if field in body:
             setattr(team, attr, body[field])
+    if "models" in body:
+        team.models = stored_models(team, body["models"])
+    merge_model_aliases(team, body.get("model_aliases") or {})
     team.limits = limits.merged(team.limits, body)
+    team.extra = dialect.kept("team_update", body, team.extra)
     audit.record(principal, "team.update", "team", team.id, team.id,
                  before=before, after=serialize(team))
     routing_changed()
     return team
+
+
+def merge_model_aliases(team: Team, given: dict):
+    """LiteLLM's model_aliases, merged into what the team has: entries sent add or replace,
+    others stay. A team model's public name is never replaced (LiteLLM replaced the whole map,
+    and with it the entries of the team's own models)."""
+    if not given:
+        return
+    own = {a.public_name for a in team.aliases}
+    taken = sorted(own & set(given))
+    if taken:
+        raise APIError(400, f"{taken[0]} is the name of one of this team's models; a model "
+                            "alias cannot replace it. Choose another alias.",
+                       param="model_aliases")
+    team.model_aliases = {**(team.model_aliases or {}), **given}
 
 
 def delete(principal, team_ids: list[str]) -> list[str]:
@@ -132,22 +176,70 @@ def _add_member(principal, team: Team, member: dict) -> Membership:
     return membership
 
 
-def add_members(principal, team_id: str, members_: list[dict]) -> Team:
+def add_members(principal, team_id: str, members_: list[dict],
+                max_budget_in_team: float | None = None) -> Team:
+    """Add (or re-role) members; an unknown user_id or user_email becomes a new user."""
     team = get_team_or_404(principal, team_id, role="admin")
     for member in members_:
+        if not member.get("user_id") and not member.get("user_email"):
+            raise APIError(400, "Give the member's user_id or user_email.",
+                           param="member.user_id")
         membership = _add_member(principal, team, member)
+        if max_budget_in_team is not None:
+            spend.set_budget("member", spend.member_id(team.id, membership.user_id),
+                             max_budget_in_team)
         audit.record(principal, "member.add", "member", membership.user.email, team.id,
-                     after={"user_id": membership.user_id, "role": membership.role})
+                     after={"user_id": membership.user_id, "role": membership.role,
+                            "max_budget_in_team": max_budget_in_team})
     return team
 
 
-def remove_member(principal, team_id: str, user_id: str | None, email: str | None) -> Team:
-    team = get_team_or_404(principal, team_id, role="admin")
+def _membership(team: Team, user_id: str | None, email: str | None) -> Membership:
+    """The membership named; a user who is not a member is the caller's mistake (400)."""
+    if not user_id and not email:
+        raise APIError(400, "Give the member's user_id or user_email.", param="user_id")
     user = users.find(user_id, email)
     membership = user and db.session.scalar(select(Membership).where(
         Membership.team_id == team.id, Membership.user_id == user.id))
     if not membership:
-        raise APIError(404, "That user is not a member of this team.", param="user_id")
+        raise APIError(400, f"User {user_id or email} is not a member of team {team.id}.",
+                       param="user_id" if user_id else "user_email")
+    return membership
+
+
+def update_member(principal, body: dict) -> dict:
+    """/team/member_update: the member's role and max_budget_in_team; its tpm_limit and
+    rpm_limit are kept on the user and returned, not enforced."""
+    team = get_team_or_404(principal, body["team_id"], role="admin")
+    membership = _membership(team, body.get("user_id"), body.get("user_email"))
+    user, subject = membership.user, spend.member_id(team.id, membership.user_id)
+    before = {"role": membership.role}
+    if body.get("role"):
+        membership.role = ROLE_FROM_LITELLM[body["role"]]
+    if "max_budget_in_team" in body:
+        spend.set_budget("member", subject, body["max_budget_in_team"])
+    limits_ = {k: body[k] for k in ("tpm_limit", "rpm_limit") if k in body}
+    if limits_:
+        kept = dict((user.extra or {}).get("team_member_limits", {}))
+        kept[team.id] = {k: v for k, v in {**kept.get(team.id, {}), **limits_}.items()
+                         if v is not None}
+        user.extra = {**(user.extra or {}), "team_member_limits": kept}
+    audit.record(principal, "member.update", "member", user.email, team.id, before=before,
+                 after={"role": membership.role, **limits_})
+    db.session.flush()
+    counter = db.session.get(SpendCounter, ("member", subject))
+    member_limits = (user.extra or {}).get("team_member_limits", {}).get(team.id, {})
+    return {"team_id": team.id, "user_id": user.id, "user_email": users.email_of(user),
+            "role": ROLE_TO_LITELLM[membership.role],
+            "max_budget_in_team": counter.max_budget if counter else None,
+            "tpm_limit": member_limits.get("tpm_limit"),
+            "rpm_limit": member_limits.get("rpm_limit")}
+
+
+def remove_member(principal, team_id: str, user_id: str | None, email: str | None) -> Team:
+    team = get_team_or_404(principal, team_id, role="admin")
+    membership = _membership(team, user_id, email)
+    user = membership.user
     audit.record(principal, "member.delete", "member", user.email, team.id,
                  before={"user_id": user.id, "role": membership.role})
     db.session.delete(membership)

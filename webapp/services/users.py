@@ -22,6 +22,9 @@ _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 low-memory pr
 _hashing = threading.BoundedSemaphore(2)
 _threads = NativeThreads(2, nice=LOWEST_PRIORITY)  # busy cores serve the event loops first
 NO_PASSWORD = "!"  # never matches: the user cannot log in until a password is set
+# a user named only by its id (LiteLLM's member_add, /user/new) gets an address nobody can own
+# (RFC 2606); it is shown as no email
+NO_EMAIL_DOMAIN = "@no-email.invalid"
 
 
 def _unmatchable_hash() -> str:
@@ -51,23 +54,36 @@ def find(user_id: str | None, email: str | None) -> User | None:
     return None
 
 
+def email_of(user: User) -> str | None:
+    return None if user.email.endswith(NO_EMAIL_DOMAIN) else user.email
+
+
+def address_for(user_id: str | None, email: str | None) -> str:
+    """The email a new user is stored with: its own, its id when that is one, or none's."""
+    if email:
+        return email
+    return user_id if user_id and "@" in user_id else f"{user_id or new_id()}{NO_EMAIL_DOMAIN}"
+
+
 def find_or_create(principal, user_id: str | None, email: str | None) -> User:
+    """The user named, created (without a password) when unknown, as LiteLLM's member_add does."""
     user = find(user_id, email)
     if user is not None:
         return user
-    if not email:
-        raise APIError(400, f"No user with user_id={user_id}; give user_email to create one.",
-                       param="member.user_email")
-    return create(principal, email, password=None)
+    if user_id and email and find(None, email) is not None:
+        raise APIError(400, f"user_email {email} belongs to another user than "
+                            f"user_id={user_id}.", param="member.user_email")
+    return create(principal, address_for(user_id, email), password=None, user_id=user_id)
 
 
-def create(principal, email: str, password: str | None, is_admin: bool = False) -> User:
+def create(principal, email: str, password: str | None, is_admin: bool = False,
+           user_id: str | None = None) -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise APIError(400, "Give a valid email address.", param="email")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise APIError(400, f"A user with email {email} already exists.", param="email")
-    user = User(id=new_id(), email=email, is_admin=is_admin,
+    user = User(id=user_id or new_id(), email=email, is_admin=is_admin,
                 password_hash=_argon2(_hasher.hash, password) if password else NO_PASSWORD)
     db.session.add(user)
     db.session.flush()

@@ -13,6 +13,10 @@ import httptools
 from webapp.proxy.transport.errors import AnswerTooLarge, BrokenAnswer, ReadTimedOut, Stale
 
 RECV_SIZE = 65536
+# an upstream that writes as fast as loopback carries always has bytes waiting, so a read never
+# waits and never lets the worker's other callers run: after this many bytes the reader gives
+# way once (time.sleep(0): gevent's, under gevent), which costs a normal answer nothing
+FAIR_SHARE_BYTES = 256 * 1024
 # the time left is rounded up to this step, so that a socket's timeout changes (a system call)
 # only once in a while, at the cost of ending up to a step after the deadline
 DEADLINE_STEP = 0.05
@@ -87,6 +91,7 @@ class Answer:
         self._head_bytes = 0  # the head's parsed size
         self._head_fed = 0  # bytes received while the head was still coming
         self._bare = 0  # bytes received since the head that carried no body (trailers)
+        self._unyielded = 0  # bytes read since the reader last gave way
         self._headers_done = False
         self._interim = False  # parsing a 1xx answer, which the final answer follows
         self._complete = False
@@ -177,6 +182,10 @@ class Answer:
             self._at_eof()
             return
         self._received = True
+        self._unyielded += len(data)
+        if self._unyielded >= FAIR_SHARE_BYTES:
+            self._unyielded = 0
+            time.sleep(0)
         headers_done = self._headers_done
         try:
             self._parser.feed_data(data)
@@ -216,6 +225,11 @@ class Answer:
             self.close()
             raise BrokenAnswer("the upstream closed the connection mid-answer")
         self._complete = True
+
+    @property
+    def line_limit(self) -> int:
+        """The most one line (or event) of an event stream may hold, in bytes."""
+        return self._limits.line
 
     def read_head(self):
         while not self._headers_done:

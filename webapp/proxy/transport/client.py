@@ -114,14 +114,16 @@ class Client:
         sock = self._connector.open(scheme, host, port, allow, connect_timeout)
         return _Connection(key, sock, self, scheme == "https")
 
-    def post(self, url: str, headers: dict, body: bytes, connect_timeout: float,
+    def post(self, url: str, headers: dict, body, connect_timeout: float,
              read_timeout: float, allow: str = "", pool_key: bytes = b"",
              deadline: float | None = None, method: str = "POST") -> Answer:
         """Send one request (a POST unless `method` says otherwise) and return once the
         answer's status and headers arrived. Connections are shared only between calls with the
         same `pool_key`. `deadline` (time.monotonic) bounds connecting, sending and every read
         of the answer, until the caller lifts it (`Answer.deadline = None`); the read timeout
-        bounds each wait for bytes."""
+        bounds each wait for bytes. `body` is bytes, or pieces of a known len() sent as they
+        come (an upload): such a body can be sent only once, so it goes on a new connection,
+        never on one that may be stale."""
         scheme, host, port, request_line, host_line = self._destination(url)
         if method != "POST":
             request_line = method + request_line[4:]
@@ -129,12 +131,15 @@ class Client:
         for name, value in headers.items():
             _check_header(name, value)
             head.append(f"{name}: {value}")
+        streamed = not isinstance(body, bytes)
         try:
-            data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+            data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         except UnicodeEncodeError:
             raise InvalidRequest("a header holds characters HTTP cannot carry") from None
+        if not streamed:
+            data += body
         key = (scheme, host, port, pool_key)
-        connection = self._take(key)
+        connection = None if streamed else self._take(key)
         if connection is not None:
             try:
                 return self._exchange(connection, data, read_timeout, deadline)
@@ -145,7 +150,8 @@ class Client:
             # host is the caller's 400, whatever the time left)
             connect_timeout = min(connect_timeout, max(deadline - time.monotonic(), 0.001))
         connection = self._open(key, allow, connect_timeout)
-        return self._exchange(connection, data, read_timeout, deadline)
+        return self._exchange(connection, data, read_timeout, deadline,
+                              body if streamed else ())
 
     def _destination(self, url: str) -> tuple:
         """Scheme, host, port, request line and Host header of a URL, kept once made: parsing
@@ -165,11 +171,16 @@ class Client:
         return made
 
     def _exchange(self, connection: _Connection, data: bytes, read_timeout: float,
-                  deadline: float | None) -> Answer:
+                  deadline: float | None, pieces=()) -> Answer:
         answer = Answer(connection, self.limits, read_timeout, deadline)
         answer.bound_the_wait()
+        sent = False
         try:
             connection.sock.sendall(data)
+            for piece in pieces:
+                answer.bound_the_wait()
+                connection.sock.sendall(piece)
+            sent = True
         except socket.timeout:
             connection.close()
             raise ReadTimedOut("The upstream did not take the request in time.") from None
@@ -179,6 +190,9 @@ class Client:
                 raise Stale() from None
             raise ConnectFailed(f"connection lost: {exc.__class__.__name__}", sent=True) \
                 from None
+        finally:
+            if not sent:  # the pieces failed (the caller's upload broke off): half a request
+                connection.close()
         answer.read_head()
         return answer
 
