@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import write_section
 from run import load, machine
 from targets import BENCH, Target, post, start_teamgate, start_upstream
 
@@ -125,13 +126,6 @@ def round_ratios(runs: list[dict], case: str, mode: str) -> list[float]:
     return ratios
 
 
-def write_section(path: Path, text: str):
-    old = path.read_text() if path.exists() else ""
-    start = old.find("\n" + HEADING + "\n")
-    kept = old if start < 0 else old[:start]
-    path.write_text(kept.rstrip("\n") + "\n\n" + text)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -172,7 +166,7 @@ def main():
     meta["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = section(found, runs, meta)
     print(text)
-    write_section(BENCH / "RESULTS.md", text)
+    write_section(BENCH / "RESULTS.md", HEADING, text)
     (BENCH / "out").mkdir(exist_ok=True)
     (BENCH / "out" / "messages.json").write_text(json.dumps(
         {"meta": meta, "runs": runs}, indent=2, default=str))

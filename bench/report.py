@@ -102,7 +102,8 @@ def write_report(path, meta: dict, results: dict):
     path.write_text("\n".join(lines) + "\n" + kept_sections(path))
 
 
-KEPT_HEADINGS = ("## Messages API",)  # written by other bench tools (messages.py)
+# written by other bench tools (messages.py, responses.py), kept when the table is rewritten
+KEPT_HEADINGS = ("## Messages API", "## Responses API")
 
 
 def kept_sections(path) -> str:
@@ -111,6 +112,17 @@ def kept_sections(path) -> str:
     starts = [old.find("\n" + heading + "\n") for heading in KEPT_HEADINGS]
     starts = [start for start in starts if start >= 0]
     return old[min(starts):] if starts else ""
+
+
+def write_section(path, heading: str, text: str):
+    """One tool's section of RESULTS.md (`text`, starting with `heading`) in place of its old
+    one, the other sections kept; a new section goes at the end."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = old.find("\n" + heading + "\n")
+    if start >= 0:
+        end = old.find("\n## ", start + 1)
+        old = old[:start] + (old[end:] if end >= 0 else "")
+    path.write_text(old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n")
 
 
 def _acceptance(r: dict) -> list[str]:

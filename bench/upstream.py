@@ -2,7 +2,8 @@
 at once, so that what is measured is the gateway. It speaks just enough HTTP for the clients
 used here (keep-alive, Content-Length request bodies, chunked SSE responses).
 
-A request whose body asks for "stream": true gets server-sent events; if its model name
+A request whose body asks for "stream": true gets server-sent events (a POST to .../responses:
+the Responses API's answer and events); if its model name
 contains "slow" the chunks come every SLOW_INTERVAL seconds for SLOW_SECONDS, otherwise at once.
 A POST to a path ending in /v1/messages is answered as Anthropic's Messages API answers (a
 message, or its event stream at once), for bench/messages.py.
@@ -41,6 +42,17 @@ JSON_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n")
 FAST_STREAM = SSE_HEAD + _chunked(CHUNK) * FAST_CHUNKS + _chunked(DONE) + b"0\r\n\r\n"
+# the Responses API (POST .../responses): one answer, and a stream of the same length in events
+RESPONSE = json.dumps({
+    "id": "resp_bench", "object": "response", "created_at": 1700000000, "status": "completed",
+    "model": "bench", "output": [{"type": "message", "id": "msg_bench", "status": "completed",
+                                  "role": "assistant", "content": [
+                                      {"type": "output_text", "text": "Hello there.",
+                                       "annotations": []}]}],
+    "usage": {"input_tokens": 9, "output_tokens": 3, "total_tokens": 12},
+}).encode()
+RESPONSE_ANSWER = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                   b"content-length: %d\r\n\r\n" % len(RESPONSE)) + RESPONSE
 MESSAGE = json.dumps({
     "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
     "content": [{"type": "text", "text": "Hello there."}], "stop_reason": "end_turn",
@@ -49,24 +61,32 @@ MESSAGE_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     b"content-length: %d\r\n\r\n" % len(MESSAGE)) + MESSAGE
 
 
-def _anthropic_event(kind: str, payload: dict) -> bytes:
+def _event(kind: str, payload: dict) -> bytes:
+    """One server-sent event, chunked, as Anthropic's and the Responses API's streams name
+    them (`event:` the type, repeated in the data)."""
     return _chunked(b"event: %s\ndata: %s\n\n" % (kind.encode(), json.dumps(
         {"type": kind, **payload}).encode()))
 
 
+RESPONSES_STREAM = SSE_HEAD + b"".join((
+    _event("response.created", {"sequence_number": 0, "response": {
+        "id": "resp_bench", "status": "in_progress"}}),
+    *[_event("response.output_text.delta", {
+        "sequence_number": 1 + i, "item_id": "msg_bench", "output_index": 0,
+        "content_index": 0, "delta": "Hi"}) for i in range(FAST_CHUNKS)],
+    _event("response.completed", {"sequence_number": FAST_CHUNKS + 1,
+                                  "response": json.loads(RESPONSE)}))) + b"0\r\n\r\n"
 MESSAGE_STREAM = SSE_HEAD + b"".join((
-    _anthropic_event("message_start", {"message": {
+    _event("message_start", {"message": {
         **json.loads(MESSAGE), "content": [], "stop_reason": None,
         "usage": {"input_tokens": 9, "output_tokens": 1}}}),
-    _anthropic_event("content_block_start", {"index": 0, "content_block": {"type": "text",
-                                                                           "text": ""}}),
-    *[_anthropic_event("content_block_delta", {"index": 0, "delta": {
+    _event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    *[_event("content_block_delta", {"index": 0, "delta": {
         "type": "text_delta", "text": "Hi"}}) for _ in range(FAST_CHUNKS)],
-    _anthropic_event("content_block_stop", {"index": 0}),
-    _anthropic_event("message_delta", {"delta": {"stop_reason": "end_turn",
-                                                 "stop_sequence": None},
-                                       "usage": {"output_tokens": 3}}),
-    _anthropic_event("message_stop", {}))) + b"0\r\n\r\n"
+    _event("content_block_stop", {"index": 0}),
+    _event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                             "usage": {"output_tokens": 3}}),
+    _event("message_stop", {}))) + b"0\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 MODELS = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
 MODELS_RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
@@ -104,6 +124,9 @@ class Upstream(asyncio.Protocol):
                 self.transport.write(MODELS_RESPONSE)
             elif method != "POST":
                 self.transport.write(NOT_FOUND)
+            elif path.endswith("/responses"):
+                streamed = b'"stream": true' in body or b'"stream":true' in body
+                self.transport.write(RESPONSES_STREAM if streamed else RESPONSE_ANSWER)
             elif path.endswith("/v1/messages"):
                 streamed = b'"stream": true' in body or b'"stream":true' in body
                 self.transport.write(MESSAGE_STREAM if streamed else MESSAGE_RESPONSE)

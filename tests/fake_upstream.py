@@ -95,11 +95,11 @@ class FakeUpstream:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                received = Received("POST", self.path, dict(self.headers), body, raw)
+                received = Received(self.command, self.path, dict(self.headers), body, raw)
                 upstream.received.append(received)
                 upstream._serve(self, upstream.refusal(received) or upstream._next(), body)
 
-            do_GET = do_POST
+            do_GET = do_DELETE = do_POST
 
         return Handler
 

@@ -19,6 +19,7 @@ def test_the_document_lists_every_json_route_and_is_public(app, client):
     assert document["openapi"].startswith("3.")
     listed = {(method.upper(), path) for path, item in document["paths"].items()
               for method in item}
+    # Flask's <response_id> (or <converter:name>) is OpenAPI's {response_id}
     assert listed == {(method, re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", path))
                       for method, path, _ in json_rules(app)}
     retrieve = document["paths"]["/v1/models/{model}"]["get"]

@@ -7,6 +7,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import ADMIN, bearer
+from tests.fake_upstream import Reply
 from webapp.auth import access
 from webapp.auth.dashboard_access import LEVELS as DASHBOARD_LEVELS
 from webapp.openapi import JSON_BLUEPRINTS
@@ -15,6 +16,7 @@ DECLARED_LEVELS = set(access.LEVELS) | set(DASHBOARD_LEVELS)
 
 # the one route allowed without a declaration: Flask's own static files
 UNDECLARED_ALLOWED = {"static"}
+RESPONSE_A = "resp_alpha_confidential_1"  # a Responses API answer team A was given
 LISTINGS = ("/v1/models", "/models", "/model/info", "/v1/model/info", "/team/list", "/key/list",
             "/model_group/info")
 
@@ -75,6 +77,10 @@ def two_teams(client, seed, upstream, upstream_b):
     model_a = seed.model(key_a, a, upstream.url, name="alpha-model")
     seed.model(key_b, b, upstream_b.url, name="beta-model",
                api_key="sk-provider-team-b-secret-5678")
+    upstream.reply(Reply(body={"id": RESPONSE_A, "object": "response", "output": []}))
+    made = client.post("/v1/responses", headers=bearer(key_a),
+                       json={"model": "alpha-model", "input": "hi"})
+    assert made.status_code == 200, made.json
     own_info = client.get("/key/info", headers=bearer(key_a)).json
     token_a = own_info["key"]
     secrets_of_a = {
@@ -147,6 +153,17 @@ def attacks(t: dict) -> dict:
             ("POST", p, {"model": name, "max_tokens": 5, "messages": chat["messages"]})
             for p in ("/v1/messages", "/anthropic/v1/messages")
             for name in ("alpha-model", model_a["model_name"], model_a["model_id"])],
+        "proxy.responses": [("POST", p, {"model": name, "input": "hi"})
+                            for p in ("/v1/responses", "/responses")
+                            for name in ("alpha-model", model_a["model_name"])] + [
+            ("POST", "/v1/responses", {"model": "beta-model", "input": "hi",
+                                       "previous_response_id": RESPONSE_A})],
+        "proxy.response": [(m, f"{p}/responses/{RESPONSE_A}", None)
+                           for p in ("/v1", "") for m in ("GET", "DELETE")],
+        "proxy.response_cancel": [("POST", f"{p}/responses/{RESPONSE_A}/cancel", None)
+                                  for p in ("/v1", "")],
+        "proxy.response_input_items": [("GET", f"{p}/responses/{RESPONSE_A}/input_items", None)
+                                       for p in ("/v1", "")],
         **surface_attacks(model_a),
         "proxy.v1_messages_count_tokens": [
             ("POST", p, {"model": name, "messages": chat["messages"]})
@@ -211,7 +228,8 @@ def test_team_b_cannot_touch_team_a_through_any_route_that_takes_an_id(app, clie
             for method, path, body in requests_:
                 response = _send(client, method, path, body, key)
                 where = f"{caller}: {method} {path} {body}"
-                expected = (404,) if endpoint == "proxy.model_retrieve" else (
+                expected = (404,) if endpoint == "proxy.model_retrieve" or RESPONSE_A in (
+                    path + json.dumps(body)) else (
                     (400,) if endpoint.startswith("proxy.") else (403, 404))
                 assert response.status_code in expected, (where, response.json)
                 assert leaked(response, path + json.dumps(body), two_teams["secrets"]) == [], \

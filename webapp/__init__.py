@@ -7,7 +7,7 @@ from flask import Flask
 from webapp import commands, config, database, errors
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.proxy.forwarding import new_client
-from webapp.services import cache, limits, metrics, request_log
+from webapp.services import cache, limits, metrics, request_log, response_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,7 @@ def register_extensions(app: Flask):
     cache.init_app(app)
     request_log.init_app(app)
     limits.init_app(app)
+    response_store.init_app(app)
     metrics.init_app(app)
     app.extensions["teamgate.http"] = new_client(app.config)
 

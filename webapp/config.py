@@ -56,6 +56,11 @@ class Defaults:
     # a refused login's connection reads its next request one to two times this many seconds
     # later (gevent workers): a client looping on refusals cannot keep a worker busy
     LOGIN_REFUSED_HOLD = 1.0
+    # Responses API (README, Codex CLI): how long Teamgate can find a response by id (the
+    # deployment that made it; for chat-only deployments the conversation it keeps), and the
+    # most one kept conversation may hold, in bytes of JSON
+    RESPONSES_TTL = 24 * 3600
+    RESPONSES_MAX_BYTES = 4 * 1024 * 1024
 
 
 # environment variable -> config key
@@ -89,6 +94,8 @@ NUMBERS = {
     "TEAMGATE_BUDGET_CHECK_INTERVAL": ("BUDGET_CHECK_INTERVAL", float),
     "TEAMGATE_LOGIN_MAX_PENDING": ("LOGIN_MAX_PENDING", lambda text: _whole(text)),
     "TEAMGATE_LOGIN_ADDRESS_FAILURES": ("LOGIN_ADDRESS_FAILURES", lambda text: _whole(text)),
+    "TEAMGATE_RESPONSES_TTL": ("RESPONSES_TTL", lambda text: _whole(text)),
+    "TEAMGATE_RESPONSES_MAX_BYTES": ("RESPONSES_MAX_BYTES", lambda text: _whole(text)),
 }
 
 # secrets kept in the instance folder when the environment does not give them

@@ -17,7 +17,8 @@ from webapp.models.base import isoformat
 
 LOG = RequestLogEntry
 MAX_ROWS = 10_000
-CALL_TYPES = {"/chat/completions": "acompletion", "/embeddings": "aembedding"}
+CALL_TYPES = {"/chat/completions": "acompletion", "/embeddings": "aembedding",
+              "/responses": "aresponses"}
 
 
 def _date(name: str, end: bool = False) -> datetime | None:

@@ -9,6 +9,7 @@ from webapp.operations.embeddings import Embeddings
 from webapp.operations.images import ImageGenerations
 from webapp.operations.messages import CountTokens, Messages
 from webapp.operations.moderations import Moderations
+from webapp.operations.responses import Responses
 
 _OPERATIONS: dict[str, Operation] = {}
 _CLAIMED_MODES: set[str] = set()  # the modes some operation needs
@@ -28,6 +29,7 @@ register(ImageGenerations())
 register(Speech())
 register(Transcriptions())
 register(Moderations())
+register(Responses())
 
 
 def get(name: str) -> Operation:

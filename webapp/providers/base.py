@@ -58,7 +58,8 @@ class Target:
 class PreparedCall:
     url: str
     headers: dict
-    body: dict
+    body: dict | None
+    method: str = "POST"
 
 
 class Provider:
@@ -90,6 +91,11 @@ class Provider:
     def stream_usage_asked(self, target: Target, operation: str) -> bool:
         """Whether Teamgate asks this call's upstream for the usage chunk itself."""
         return operation == "chat" and self.relays(operation) and self.takes_stream_usage(target)
+
+    def offers(self, target: Target, operation: str) -> bool:
+        """Whether this deployment's upstream serves `operation` itself (else it is reached
+        through the operation's `via`, or refused)."""
+        return operation in self.operations
 
     def relays(self, operation: str) -> bool:
         """Whether the upstream speaks `operation`'s own wire format, so that its answer and

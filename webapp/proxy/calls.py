@@ -11,8 +11,9 @@ from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.proxy import forwarding, hops, masking, media, upstream_headers, uploads
+from webapp.proxy.conversations import conversation_for
 from webapp.proxy.failures import invalid_body
-from webapp.providers.base import Target
+from webapp.providers.base import PreparedCall, Target
 from webapp.proxy.streaming import relay
 from webapp.services import dialect, limits, metrics, resolver
 from webapp.services.cache import routing_cache
@@ -86,9 +87,10 @@ def _checked_body(operation: str, path_model: str | None) -> dict:
     return body
 
 
-def _target(operation: str, model: str) -> tuple[Target, str]:
-    """The deployment of this call and the operation its upstream is called with: the call's
-    own, or the one it reaches the provider through (Operation.via)."""
+def _target(operation: str, model: str, pinned: str | None = None) -> tuple[Target, str]:
+    """The deployment of this call (`pinned`: the one it must be, among those the model
+    resolves to) and the operation its upstream is called with: the call's own, or the one it
+    reaches the provider through (Operation.via)."""
     resolution = resolver.resolve(g.principal, model)
     if not resolution.targets:
         denied = dialect.model_access_denied(g.principal, resolution, resolver.KEY_RESTRICTED,
@@ -101,7 +103,14 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
                             f"Call /v1/models to view available models for your key, or GET "
                             f"/team/info?team_id={team} to check your team's model aliases.",
                        param="model")
-    target = resolution.pick()
+    if pinned is not None and pinned not in resolution.deployments:
+        raise APIError(400, f"previous_response_id names a response of another model than "
+                            f"{model}; continue it with the model that made it.",
+                       param="previous_response_id")
+    target = resolution.pick() if pinned is None else \
+        resolution.targets[resolution.deployments.index(pinned)]
+    if isinstance(target, resolver.Refusal):
+        raise APIError(403, target.message)
     own = operations.get(operation)
     if not operations.serves(own, target.mode):
         raise APIError(400, _mode_refusal(own, model, target.mode), param="model")
@@ -110,11 +119,10 @@ def _target(operation: str, model: str) -> tuple[Target, str]:
         # a refused destination answers with the check's own message; the result is kept until
         # the next routing change, and every new connection is checked again when it opens
         routing_cache().get(("egress", destination), lambda: check_api_base(destination))
-    offered = target.provider.operations
-    if operation in offered:
+    if target.provider.offers(target, operation):
         return target, operation
     via = operations.get(operation).via
-    if via in offered:
+    if via and target.provider.offers(target, via):
         return target, via
     raise APIError(400, f"{model} is a {target.provider.label or target.provider.name} model, "
                         f"which does not serve {operations.get(operation).log_route}.",
@@ -132,7 +140,6 @@ def _mode_refusal(own: operations.Operation, model: str, mode: str | None) -> st
 
 def _send(operation: str, target: Target, body: dict, stream: bool,
           arrival: tuple[str, list[str]]) -> forwarding.Sent:
-    own, earlier = arrival
     call = target.provider.prepare(target, operation, body)
     if isinstance(body, uploads.Upload):  # sent on as it arrives, so it can be sent only once
         call.headers["Content-Type"] = body.content_type
@@ -142,6 +149,14 @@ def _send(operation: str, target: Target, body: dict, stream: bool,
         value = request.headers.get(name)
         if value:
             call.headers[name] = value
+    return send_call(call, target, stream, arrival)
+
+
+def send_call(call: PreparedCall, target: Target, stream: bool,
+              arrival: tuple[str, list[str]]) -> forwarding.Sent:
+    """A prepared call sent upstream, named in the hop header, with no database connection
+    held meanwhile."""
+    own, earlier = arrival
     call.headers[hops.HOP_HEADER] = hops.onward(own, earlier)
     if earlier or forwarding.caller_retrying(request.headers):
         # the Teamgate before this one, or the caller's SDK, retries: retrying here too would
@@ -167,10 +182,14 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         body = _checked_body(operation, path_model)
         record.public_model = body["model"]
         arrival = hops.arrival()
-        target, wire = _target(operation, body["model"])
+        conversation = conversation_for(operation, g.principal, body)
+        target, wire = _target(operation, body["model"],
+                               conversation.pinned if conversation else None)
         record.deployment_id = target.deployment_id
         record.ticket = limits.admit(g.principal, body)
         record.stream = body.get("stream") is True
+        if conversation:
+            body = conversation.prepare(body, target, translated=wire != operation)
         if wire != operation:
             body = own.to_via(body)
         streamed = record.stream or own.audio_answer
@@ -194,12 +213,15 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         events = relay(sent.response, target, record, operations.get(wire), body)
         if wire != operation:
             events = own.from_via_stream(events, record.public_model)
+        if conversation:
+            events = conversation.watch(events)
         return Response(events, status=200, headers=headers, content_type="text/event-stream")
-    return _answer(operation, wire, target, sent, record, headers, secret)
+    return _answer(operation, wire, target, sent, record, headers, secret, conversation)
 
 
 def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
-            record: CallRecord, headers: dict, secret: masking.Secret | None) -> Response:
+            record: CallRecord, headers: dict, secret: masking.Secret | None,
+            conversation=None) -> Response:
     """A non-streamed answer: the upstream's bytes relayed as they came (parsing them once for
     the token counts saves serialising them again), or its translation; the key masked."""
     content = sent.response.content
@@ -227,6 +249,8 @@ def _answer(operation: str, wire: str, target: Target, sent: forwarding.Sent,
         content = None
         if secret is not None:
             secret.scrub_value(payload)
+    if conversation:  # kept (and echoed) once the key is masked
+        conversation.answered(payload)
     response = (Response(content, mimetype="application/json") if content is not None
                 else jsonify(payload))
     response.headers.update(headers)

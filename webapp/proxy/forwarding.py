@@ -75,8 +75,10 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
     deadline = time.monotonic() + read
     # a signed call (Bedrock) brings the exact bytes it signed
     client = http_client()
-    # (or an upload passed on as it arrives: proxy/uploads.py)
-    body = json.dumps(call.body).encode() if isinstance(call.body, dict) else call.body
+    # (or an upload passed on as it arrives: proxy/uploads.py); a call without a body (GET,
+    # DELETE) sends none
+    body = json.dumps(call.body).encode() if isinstance(call.body, dict) else (
+        b"" if call.body is None else call.body)
     allow = current_app.config.get("TEAMGATE_UPSTREAM_ALLOW", "")
     pool_key = _pool_key(target, call.headers)
     attempt = 0
@@ -85,7 +87,7 @@ def send(call: PreparedCall, target: Target, stream: bool) -> Sent:
         asked = None  # the wait the upstream asked for
         try:
             response = client.post(call.url, call.headers, body, connect, read, allow, pool_key,
-                                   deadline)
+                                   deadline, call.method)
             if not stream or response.status >= 300:
                 response.content  # the whole answer: one that breaks off fails here  # noqa: B018
         except transport.TransportError as exc:

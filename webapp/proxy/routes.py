@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify
 from webapp import operations
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
-from webapp.proxy import calls, hops
+from webapp.proxy import calls, hops, stored_responses
 from webapp.services import resolver
 
 bp = Blueprint("proxy", __name__)
@@ -43,6 +43,7 @@ for _operation in operations.registered():
         _endpoint = "deployments_" + _operation.endpoint
         bp.add_url_rule(DEPLOYMENT_PREFIX + _operation.deployment_path, endpoint=_endpoint,
                         view_func=_view(_operation, _endpoint, by_path=True), methods=["POST"])
+stored_responses.register(bp)  # GET, DELETE, cancel and input_items of one response
 
 
 def _model(name: str, created: int) -> dict:

@@ -40,19 +40,27 @@ def merged(current: dict | None, body: dict) -> dict:
 def _text_size(value) -> int:
     if isinstance(value, str):
         return len(value)
-    if isinstance(value, list):  # content parts, or an embeddings input list
-        return sum(_text_size(item.get("text") if isinstance(item, dict) else item)
+    if isinstance(value, list):  # content parts, Responses input items, embeddings inputs
+        return sum(_text_size(_item_text(item) if isinstance(item, dict) else item)
                    for item in value)
     if isinstance(value, int) and not isinstance(value, bool):
         return CHARS_PER_TOKEN  # a pre-tokenised input: one token each
     return 0
 
 
+def _item_text(item: dict):
+    for name in ("text", "content", "output", "arguments"):  # a part, message, tool call
+        if item.get(name) is not None:
+            return item[name]
+    return None
+
+
 def estimate_tokens(body: dict) -> int:
     """What a call is reserved under tpm_limit before it is made: its text's rough token count
     (4 characters a token; images and audio are not counted) plus the completion tokens it
     allows."""
-    completion = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    completion = (body.get("max_completion_tokens") or body.get("max_tokens")
+                  or body.get("max_output_tokens") or 0)
     if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
         completion = 0
     messages = body.get("messages")
@@ -60,9 +68,10 @@ def estimate_tokens(body: dict) -> int:
         chars = sum(_text_size(m.get("content")) for m in messages if isinstance(m, dict))
         prompt = chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(messages)
     else:
-        # embeddings, speech and moderations take an input; completions and images a prompt
+        # embeddings, speech, moderations and Responses take an input (Responses also
+        # instructions); completions and images a prompt
         text = body.get("input") if "input" in body else body.get("prompt")
-        prompt = _text_size(text) // CHARS_PER_TOKEN
+        prompt = (_text_size(text) + _text_size(body.get("instructions"))) // CHARS_PER_TOKEN
     return prompt + completion
 
 

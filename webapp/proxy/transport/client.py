@@ -116,14 +116,17 @@ class Client:
 
     def post(self, url: str, headers: dict, body, connect_timeout: float,
              read_timeout: float, allow: str = "", pool_key: bytes = b"",
-             deadline: float | None = None) -> Answer:
-        """Send one POST and return once the answer's status and headers arrived. Connections
-        are shared only between calls with the same `pool_key`. `deadline` (time.monotonic)
-        bounds connecting, sending and every read of the answer, until the caller lifts it
-        (`Answer.deadline = None`); the read timeout bounds each wait for bytes. `body` is
-        bytes, or pieces of a known len() sent as they come (an upload): such a body can be
-        sent only once, so it goes on a new connection, never on one that may be stale."""
+             deadline: float | None = None, method: str = "POST") -> Answer:
+        """Send one request (a POST unless `method` says otherwise) and return once the
+        answer's status and headers arrived. Connections are shared only between calls with the
+        same `pool_key`. `deadline` (time.monotonic) bounds connecting, sending and every read
+        of the answer, until the caller lifts it (`Answer.deadline = None`); the read timeout
+        bounds each wait for bytes. `body` is bytes, or pieces of a known len() sent as they
+        come (an upload): such a body can be sent only once, so it goes on a new connection,
+        never on one that may be stale."""
         scheme, host, port, request_line, host_line = self._destination(url)
+        if method != "POST":
+            request_line = method + request_line[4:]
         head = [request_line, host_line, f"Content-Length: {len(body)}"]
         for name, value in headers.items():
             _check_header(name, value)
