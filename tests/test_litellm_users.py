@@ -84,3 +84,11 @@ def test_user_routes_are_the_proxy_admins(client, seed):
     key = seed.key(seed.team())
     assert client.post("/user/new", headers=bearer(key), json={}).status_code == 403
     assert client.get("/user/list", headers=bearer(key)).status_code == 403
+
+
+def test_a_page_past_what_the_database_can_count_is_a_400(client):
+    # found by schemathesis: page=11312174935690268672 overflowed the query's offset (a 500)
+    response = client.get("/user/list?page=11312174935690268672", headers=ADMIN)
+    assert response.status_code == 400
+    assert response.json["error"]["param"] == "page"
+    assert client.get("/user/list?page=1000000", headers=ADMIN).status_code == 200

@@ -36,6 +36,9 @@ def user_update():
                           "user_update", body)
 
 
+MOST_PAGES = 1_000_000  # beyond it an offset outgrows what the database's integers hold
+
+
 def _page_argument(name: str, default: int, most: int | None = None) -> int:
     text = request.args.get(name)
     if text is None:
@@ -50,7 +53,8 @@ def _page_argument(name: str, default: int, most: int | None = None) -> int:
 @declare(ADMIN)
 def user_list():
     ids = [i for i in (request.args.get("user_ids") or "").split(",") if i]
-    return jsonify(accounts.listed(request.args.get("role"), ids, _page_argument("page", 1),
+    return jsonify(accounts.listed(request.args.get("role"), ids,
+                                   _page_argument("page", 1, MOST_PAGES),
                                    _page_argument("page_size", 25, 100)))
 
 

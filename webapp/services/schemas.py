@@ -235,6 +235,6 @@ QUERY_PARAMETERS = {
     "user_info": {"user_id": (USER_ID, False)},
     "model_group_info": {"model_group": ({"type": "string"}, False)},
     "user_list": {"role": ({"type": "string"}, False), "user_ids": ({"type": "string"}, False),
-                  "page": ({"type": "integer", "minimum": 1}, False),
+                  "page": ({"type": "integer", "minimum": 1, "maximum": 1_000_000}, False),
                   "page_size": ({"type": "integer", "minimum": 1, "maximum": 100}, False)},
 }
