@@ -36,7 +36,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(5000)
+    page.set_default_timeout(20000)  # a bound on waiting, generous for a busy machine
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.errors = errors
