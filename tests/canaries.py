@@ -51,7 +51,9 @@ class Watch:
         for field in SECRET_FIELDS:  # dashboard forms
             found |= {m for m in re.findall(rf"(?:^|&){field}=([^&]{{12,}})", text)}
         with self.lock:
-            self.provider_keys |= {f for f in found if len(f) >= 12}
+            # a URL sent in a secret's field is a test of that mistake, not a key: kept, it would
+            # "leak" wherever a later upstream on the same port is the api_base
+            self.provider_keys |= {f for f in found if len(f) >= 12 and "://" not in f}
 
     def record_response(self, where: str, text: str):
         issued = set(VIRTUAL_KEY_PATTERN.findall(text)) - {MASTER_KEY}
