@@ -124,3 +124,22 @@ def require_messages(body: dict):
 def require(body: dict, field: str, message: str | None = None):
     if field not in body:
         raise APIError(400, message or f"Missing required field: {field}.", param=field)
+
+
+def chat_chunks(block: bytes):
+    """The chunks of a block of chat-completion events, as dicts, and None for `[DONE]`: what a
+    translation of a chat stream into another operation's events reads. Lines that are not
+    `data:` or not a JSON object are left out."""
+    for line in block.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            yield None
+            continue
+        try:
+            chunk = json.loads(data)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(chunk, dict):
+            yield chunk

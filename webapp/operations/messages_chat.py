@@ -11,6 +11,7 @@ import json
 import uuid
 
 from webapp.errors import APIError
+from webapp.operations.base import chat_chunks
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
@@ -298,20 +299,13 @@ class MessageStream:
     def events(self, blocks):
         for block in blocks:
             out = b""
-            for line in block.split(b"\n"):
-                if self.ended or not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
+            for chunk in chat_chunks(block):
+                if self.ended:
+                    break
+                if chunk is None:
                     out += self._end()
-                    continue
-                try:
-                    chunk = json.loads(data)
-                except (ValueError, RecursionError):
-                    continue
-                if not isinstance(chunk, dict):
-                    continue
-                out += self._error(chunk) if "error" in chunk else self._chunk(chunk)
+                else:
+                    out += self._error(chunk) if "error" in chunk else self._chunk(chunk)
             if out:
                 yield out
         if not self.ended:

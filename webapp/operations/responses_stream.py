@@ -9,6 +9,7 @@ import json
 import time
 
 from webapp.operations import responses_chat as chat
+from webapp.operations.base import chat_chunks
 
 
 class ResponseStream:
@@ -146,18 +147,12 @@ class ResponseStream:
         yield self.start()
         for block in blocks:
             out = b""
-            for line in block.split(b"\n"):
-                if self.ended or not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
+            for chunk_ in chat_chunks(block):
+                if self.ended:
+                    break
+                if chunk_ is None:
                     out += self.end()
-                    continue
-                try:
-                    chunk_ = json.loads(data)
-                except (ValueError, RecursionError):
-                    continue
-                if isinstance(chunk_, dict):
+                else:
                     out += self.fail(chunk_) if "error" in chunk_ else self._chunk(chunk_)
             if out:
                 yield out
