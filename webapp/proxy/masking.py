@@ -11,6 +11,7 @@ whole when it is searched. A service-account key's private key is searched for w
 line; a shorter piece of one line is not found.
 
 What to hide is read from the target in one place, Secret.of(target)."""
+import functools
 import json
 import re
 
@@ -40,6 +41,12 @@ class _Text:
         self.escapes = tuple(escape for c, escape in JSON_ESCAPES.items() if c in text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_of(values: tuple[str, ...]) -> "Secret | None":
+    secret = Secret(*(piece for value in values for piece in _pieces(value)))
+    return secret if secret.texts else None
+
+
 class Secret:
     """Every secret of a deployment (all the fields its provider declares secret: an api_key, a
     Bedrock secret key and session token, a Vertex AI service-account key and the pieces of its
@@ -56,12 +63,10 @@ class Secret:
 
     @classmethod
     def of(cls, target) -> "Secret | None":
-        """The target's secrets, None when it has none worth searching for."""
-        values = [target.api_key, *(target.secrets or {}).values()]
-        texts = [piece for value in values if isinstance(value, str)
-                 for piece in _pieces(value)]
-        secret = cls(*texts)
-        return secret if secret.texts else None
+        """The target's secrets, None when it has none worth searching for (made once per set
+        of secrets: a call asks for them in several places)."""
+        values = (target.api_key, *(target.secrets or {}).values())
+        return _secret_of(tuple(value for value in values if isinstance(value, str)))
 
     def scrub(self, data: bytes) -> bytes:
         for text in self.texts:
