@@ -56,7 +56,7 @@ class Defaults:
     # a refused login's connection reads its next request one to two times this many seconds
     # later (gevent workers): a client looping on refusals cannot keep a worker busy
     LOGIN_REFUSED_HOLD = 1.0
-    # Responses API (README, Codex CLI): how long Teamgate can find a response by id (the
+    # Responses API (docs/proxy.md, Responses API): how long Teamgate can find a response by id (the
     # deployment that made it; for chat-only deployments the conversation it keeps), and the
     # most one kept conversation may hold, in bytes of JSON
     RESPONSES_TTL = 24 * 3600

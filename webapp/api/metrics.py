@@ -1,5 +1,5 @@
 """/metrics for Prometheus, for the proxy admin's key only (the series name every team and its
-models): a scrape sends `Authorization: Bearer <master key>` (README, Metrics)."""
+models): a scrape sends `Authorization: Bearer <master key>` (docs/spend.md, Metrics)."""
 from flask import Response
 
 from webapp.api import bp

@@ -2,7 +2,7 @@
 inside the deadline. Only failures before the request reached the upstream are retried, and
 statuses the failure table calls retryable, after the wait the upstream asks for (Retry-After)
 or a jittered backoff. A caller that retries itself (an SDK's retry) is sent once: the two kinds
-of retries add up rather than multiply (README, Retries)."""
+of retries add up rather than multiply (docs/proxy.md, Retries)."""
 import hashlib
 import json
 import random
