@@ -1,6 +1,6 @@
 """The upstream transport measured alone: requests' Session.post, requests' adapter.send with a
 prepared request (what forwarding used before), urllib3 directly, and Teamgate's client
-(webapp/proxy/transport.py); CPU and wall time per call against the fake upstream on loopback.
+(webapp/upstream/transport.py); CPU and wall time per call against the fake upstream on loopback.
 Run with Teamgate's python from the repository root (requests comes with the test requirements):
 .venv/bin/python bench/transport.py"""
 import json

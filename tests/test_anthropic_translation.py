@@ -9,7 +9,7 @@ from webapp.errors import APIError
 from webapp.operations import messages_chat
 from webapp.providers import anthropic_chat, openai_shape
 from webapp.providers.anthropic import AnthropicProvider, compact
-from webapp.proxy.transport.answer import LineSplitter
+from webapp.upstream.transport.answer import LineSplitter
 
 
 def pieces(data: bytes, size: int) -> list[bytes]:

@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from tests.fake_bedrock import FakeBedrock, Reply, event, exception, frame, text_stream
 from webapp.errors import APIError
 from webapp.config import Defaults
-from webapp.proxy import failures, masking, transport
+from webapp.upstream import failures, masking, transport
 from webapp.proxy.forwarding import new_client
 from webapp.providers.bedrock import FIELDS, BedrockProvider, EventFrames
 from webapp.providers.base import Target

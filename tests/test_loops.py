@@ -18,7 +18,7 @@ from tests.serving import Serving
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import RequestLogEntry
-from webapp.services.egress import check_api_base
+from webapp.upstream.egress import check_api_base
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 DROPPED = ("host", "connection", "content-length", "transfer-encoding", "keep-alive")

@@ -190,7 +190,7 @@ STREAM = b"".join(EVENTS)
 
 @given(st.sets(st.integers(1, len(STREAM) - 1), max_size=16))
 def test_wherever_the_stream_is_cut_the_same_whole_events_come_out_masked(cuts):
-    from webapp.proxy.masking import Secret
+    from webapp.upstream.masking import Secret
     from webapp.proxy.streaming import _blocks
 
     edges = [0, *sorted(cuts), len(STREAM)]

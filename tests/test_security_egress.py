@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ADMIN, bearer
 from tests.fake_upstream import FakeUpstream, Reply
 from webapp.errors import APIError
-from webapp.services.egress import check_api_base
+from webapp.upstream.egress import check_api_base
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 PUBLIC_IP = "93.184.216.34"

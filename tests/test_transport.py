@@ -179,7 +179,7 @@ def test_a_tab_in_an_organization_is_legal_http_and_sent(client, seed, scripted)
 
 
 def test_a_header_name_that_is_not_an_http_token_is_refused(app):
-    from webapp.proxy.transport import InvalidRequest
+    from webapp.upstream.transport import InvalidRequest
     http = app.extensions["teamgate.http"]
     for name in ("X Bad", "X-Bad:", "X-B\u00e9", "X-\x0bBad", ""):
         with pytest.raises(InvalidRequest):

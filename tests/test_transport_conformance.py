@@ -11,7 +11,7 @@ import pytest
 
 from tests.certificates import LOOPBACK, Authority, server_context, write_pem
 from tests.raw_upstream import answer, answering
-from webapp.proxy.transport import (AnswerTooLarge, BrokenAnswer, Client, Limits, TLSFailed,
+from webapp.upstream.transport import (AnswerTooLarge, BrokenAnswer, Client, Limits, TLSFailed,
                                     TransportError)
 
 KIB, MIB = 1024, 1024 * 1024

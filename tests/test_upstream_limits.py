@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import bearer
 from tests.raw_upstream import answer
-from webapp.proxy.transport import AnswerTooLarge, LineSplitter
+from webapp.upstream.transport import AnswerTooLarge, LineSplitter
 
 KIB, MIB = 1024, 1024 * 1024
 LIMITS = {"UPSTREAM_MAX_HEAD_BYTES": 16 * KIB, "UPSTREAM_MAX_BODY_BYTES": 1 * MIB,

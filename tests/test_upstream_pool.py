@@ -8,7 +8,7 @@ import time
 
 from tests.conftest import bearer
 from tests.raw_upstream import answering, completion_answer
-from webapp.proxy.transport import client as pool
+from webapp.upstream.transport import client as pool
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
 KEY_A, KEY_B = "sk-provider-team-a-secret-1234", "sk-provider-team-b-secret-5678"

@@ -13,7 +13,7 @@ from tests.certificates import LOOPBACK, Authority, server_context, write_pem
 from tests.conftest import Seed, bearer
 from tests.raw_upstream import RawUpstream, answering, completion_answer
 from webapp.errors import APIError
-from webapp.proxy.transport import Client, Limits
+from webapp.upstream.transport import Client, Limits
 
 CALL = {"model": "my-team-model", "messages": [{"role": "user", "content": "hi"}]}
 PROXY_HOST = "127.0.0.2"  # outside TEAMGATE_UPSTREAM_ALLOW (127.0.0.1/32) on purpose

@@ -13,13 +13,13 @@ import pytest
 from tests.fake_vertex import FakeGoogle, Reply, new_key, service_account
 from webapp.errors import APIError
 from webapp.config import Defaults
-from webapp.proxy import failures, masking, transport
+from webapp.upstream import failures, masking, transport
 from webapp.proxy.forwarding import new_client
 from webapp.providers.gemini_chat import schema
 from webapp.providers.google_auth import TeamgateRequest, TokenSource
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
-from webapp.providers.sse import SSEEvents
+from webapp.upstream.sse import SSEEvents
 from webapp.providers.vertex import (GEMINI_FIELDS, VERTEX_FIELDS, GeminiProvider,
                                            VertexAIProvider)
 

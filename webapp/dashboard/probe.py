@@ -9,9 +9,10 @@ from webapp.errors import APIError
 from webapp.extensions import db
 from webapp import providers
 from webapp.proxy import forwarding
-from webapp.proxy.failures import invalid_body
+from webapp.upstream.failures import invalid_body
 from webapp.providers.base import Target
-from webapp.services import credentials, egress, schemas
+from webapp.services import credentials, schemas
+from webapp.upstream import egress
 from webapp.services.validation import validate
 
 DRAFT_TIMEOUT = 30.0  # seconds: a test call of a model not saved yet

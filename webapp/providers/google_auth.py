@@ -14,8 +14,8 @@ from flask import current_app
 from google.oauth2 import service_account
 
 from webapp.errors import APIError
-from webapp.proxy import failures, transport
-from webapp.services.egress import check_api_base
+from webapp.upstream import failures, transport
+from webapp.upstream.egress import check_api_base
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_MARGIN = timedelta(minutes=5)  # a token this close to expiry is replaced before use

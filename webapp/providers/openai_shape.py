@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from webapp.errors import APIError
-from webapp.proxy import failures
+from webapp.upstream import failures
 
 
 @dataclass

@@ -7,7 +7,8 @@ from typing import Callable
 from urllib.parse import quote, urlsplit
 
 from webapp.errors import APIError
-from webapp.providers import gemini_chat, sse
+from webapp.providers import gemini_chat
+from webapp.upstream import sse
 from webapp.providers import openai_shape as shape
 from webapp.providers.base import Field, PreparedCall, Provider, api_key_field
 from webapp.providers.google_auth import TokenSource, app_tokens

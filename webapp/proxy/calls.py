@@ -10,14 +10,15 @@ from flask import Response, g, jsonify, request
 from webapp import operations, providers
 from webapp.errors import APIError
 from webapp.extensions import db
-from webapp.proxy import forwarding, hops, masking, media, upstream_headers, uploads
+from webapp.proxy import forwarding, hops, media, uploads
+from webapp.upstream import masking, headers as upstream_headers
 from webapp.proxy.conversations import conversation_for
-from webapp.proxy.failures import invalid_body
+from webapp.upstream.failures import invalid_body
 from webapp.providers.base import PreparedCall, Target
 from webapp.proxy.streaming import relay
 from webapp.services import dialect, limits, metrics, resolver
 from webapp.services.cache import routing_cache
-from webapp.services.egress import check_api_base, typed_destination
+from webapp.upstream.egress import check_api_base, typed_destination
 from webapp.services.request_log import writer
 from webapp.services.validation import json_body, refuse_nul
 

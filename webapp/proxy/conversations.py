@@ -7,7 +7,7 @@ joined before the input of the call that continues it. Kept for RESPONSES_TTL se
 import json
 
 from webapp.errors import APIError
-from webapp.proxy import masking
+from webapp.upstream import masking
 from webapp.services import response_store
 from webapp.services.response_store import Stored
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from webapp.proxy import failures, masking, transport
+from webapp.upstream import failures, masking, transport
 from webapp.providers.base import PreparedCall, Target
 
 

@@ -7,7 +7,7 @@ import json
 from flask import Response
 
 from webapp.operations import Operation
-from webapp.proxy import failures, masking, transport
+from webapp.upstream import failures, masking, transport
 from webapp.proxy.forwarding import Sent
 from webapp.proxy.streaming import relay as relay_events
 from webapp.providers.base import Target

@@ -9,12 +9,13 @@ from flask import Response, g, jsonify, request
 
 from webapp.auth.access import ANY_KEY, declare
 from webapp.errors import APIError
-from webapp.proxy import calls, failures, hops, masking, upstream_headers
+from webapp.proxy import calls, hops
+from webapp.upstream import failures, masking, headers as upstream_headers
 from webapp.proxy.conversations import not_found
 from webapp.providers.base import PreparedCall
 from webapp.services import resolver, response_store
 from webapp.services.cache import routing_cache
-from webapp.services.egress import check_api_base
+from webapp.upstream.egress import check_api_base
 
 
 def _stored(response_id: str) -> response_store.Stored:

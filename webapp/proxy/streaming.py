@@ -1,6 +1,6 @@
 """Relaying an upstream's server-sent events to the caller as they arrive, in blocks of whole
 events: what arrived up to its last event's end is relayed at once, with the team's key masked
-in it (webapp/proxy/masking.py); only an event still incomplete is held until its end arrives,
+in it (webapp/upstream/masking.py); only an event still incomplete is held until its end arrives,
 which no client could act on sooner. Status and headers are decided before the first byte; a
 failure after it becomes one `data: {"error": ...}` event. Closing the generator (the client
 went away) closes the upstream.
@@ -16,11 +16,11 @@ Every step is linear in the bytes of its piece: each piece is searched once for 
 end in it, and what is held is joined once, when its event ends."""
 
 from webapp.operations import Operation
-from webapp.proxy import failures, masking, transport
+from webapp.upstream import failures, masking, transport
 from webapp.providers import openai_shape
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
-from webapp.providers.sse import EventTooLarge
+from webapp.upstream.sse import EventTooLarge
 from webapp.services.limits import estimate_tokens
 
 # an event still incomplete after this many bytes is relayed as it comes, less what could be

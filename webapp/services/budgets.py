@@ -25,7 +25,7 @@ from webapp.models import AuditEntry, SpendCounter, Team
 from webapp.models.base import utcnow
 from webapp.services import spend
 from webapp.services.cache import routing_cache
-from webapp.services.egress import check_api_base
+from webapp.upstream.egress import check_api_base
 
 log = logging.getLogger(__name__)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

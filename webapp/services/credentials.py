@@ -14,7 +14,8 @@ from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential
 from webapp.models.base import new_id
 from webapp import providers
-from webapp.services import audit, egress
+from webapp.services import audit
+from webapp.upstream import egress
 from webapp.services.cache import routing_changed
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -9,7 +9,8 @@ from webapp.extensions import db
 from webapp.models import Deployment, ProviderCredential, Team, TeamModelAlias
 from webapp.models.base import isoformat, new_id
 from webapp import providers
-from webapp.services import audit, credentials, egress, resolver
+from webapp.services import audit, credentials, resolver
+from webapp.upstream import egress
 from webapp.services.cache import routing_changed
 
 # model_info keys Teamgate sets itself, or that would claim a permission (LiteLLM's access

@@ -9,9 +9,9 @@ import time
 from collections import deque
 from urllib.parse import quote, urlsplit
 
-from webapp.proxy.transport.answer import Answer, Limits
-from webapp.proxy.transport.connecting import Connector
-from webapp.proxy.transport.errors import ConnectFailed, InvalidRequest, ReadTimedOut, Stale
+from webapp.upstream.transport.answer import Answer, Limits
+from webapp.upstream.transport.connecting import Connector
+from webapp.upstream.transport.errors import ConnectFailed, InvalidRequest, ReadTimedOut, Stale
 
 IDLE_SECONDS = 4.0  # below the 5 s keep-alive of uvicorn-served upstreams (vLLM and the like)
 TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 header names

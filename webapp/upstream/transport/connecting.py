@@ -7,8 +7,8 @@ import socket
 import ssl
 from urllib.parse import unquote, urlsplit
 
-from webapp.proxy.transport.errors import ConnectFailed, ConnectTimedOut, ProxyFailed, TLSFailed
-from webapp.services import egress
+from webapp.upstream.transport.errors import ConnectFailed, ConnectTimedOut, ProxyFailed, TLSFailed
+from webapp.upstream import egress
 
 # OpenSSL's verification results (X509_V_ERR_*) -> TLSFailed.why
 CERTIFICATE_ERRORS = {9: "not-yet-valid", 10: "expired", 2: "untrusted", 18: "untrusted",

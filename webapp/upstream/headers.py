@@ -3,7 +3,7 @@ alike: the ids a provider's support asks for, its rate-limit state and its retry
 SDKs read (openai's `_request_id` is `x-request-id`, anthropic's is `request-id`; both time their
 retries by `retry-after-ms` and `retry-after`). Nothing else: no cookie, no hop-by-hop or framing
 header (the caller's answer has its own length), no organization or other account detail."""
-from webapp.proxy.masking import Secret
+from webapp.upstream.masking import Secret
 
 RELAYED = frozenset({"x-request-id", "request-id", "openai-processing-ms", "retry-after",
                      "retry-after-ms"})

@@ -5,10 +5,10 @@ import math
 import time
 
 from webapp.errors import APIError
-from webapp.providers.sse import EventTooLarge
-from webapp.proxy import transport
-from webapp.proxy.masking import Secret
-from webapp.proxy.upstream_headers import relayed
+from webapp.upstream.sse import EventTooLarge
+from webapp.upstream import transport
+from webapp.upstream.masking import Secret
+from webapp.upstream.headers import relayed
 
 RETRYABLE_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER = 2.0  # seconds; a longer Retry-After is relayed to the caller instead

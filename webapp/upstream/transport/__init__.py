@@ -9,9 +9,9 @@ Why not `requests`: its adapter cost 600 us of CPU per call against this client'
 (bench/transport.py, bench/PROFILE.md section 7), about a third of what a call cost. The sockets
 are the standard library's, so the client is cooperative under gevent and thread-safe under
 threads alike."""
-from webapp.proxy.transport.answer import Answer, Limits, LineSplitter
-from webapp.proxy.transport.client import Client
-from webapp.proxy.transport.errors import (AnswerTooLarge, BrokenAnswer, ConnectFailed,
+from webapp.upstream.transport.answer import Answer, Limits, LineSplitter
+from webapp.upstream.transport.client import Client
+from webapp.upstream.transport.errors import (AnswerTooLarge, BrokenAnswer, ConnectFailed,
                                            ConnectTimedOut, InvalidRequest, ProxyFailed,
                                            ReadTimedOut, TLSFailed, TransportError)
 

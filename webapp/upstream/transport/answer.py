@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httptools
 
-from webapp.proxy.transport.errors import AnswerTooLarge, BrokenAnswer, ReadTimedOut, Stale
+from webapp.upstream.transport.errors import AnswerTooLarge, BrokenAnswer, ReadTimedOut, Stale
 
 RECV_SIZE = 65536
 # an upstream that writes as fast as loopback carries always has bytes waiting, so a read never

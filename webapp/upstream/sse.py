@@ -1,7 +1,7 @@
 """The data of server-sent events from byte chunks cut anywhere, for streams Teamgate translates
 event by event (Anthropic, Vertex AI). A line is joined once, when its end arrives, so the cost
 stays linear however the bytes are chunked; a line longer than the limit is refused before it
-is held whole (EventTooLarge, which webapp/proxy/failures.py words like any answer too large)."""
+is held whole (EventTooLarge, which webapp/upstream/failures.py words like any answer too large)."""
 
 
 class EventTooLarge(Exception):
