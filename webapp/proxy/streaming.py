@@ -20,7 +20,6 @@ from webapp.upstream import failures, masking, transport
 from webapp.providers import openai_shape
 from webapp.providers.base import Target
 from webapp.providers.openai_shape import StreamOutcome
-from webapp.upstream.sse import EventTooLarge
 from webapp.services.limits import estimate_tokens
 
 # an event still incomplete after this many bytes is relayed as it comes, less what could be
@@ -127,7 +126,7 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
             status, error_type = outcome.error.status, outcome.error.error_type
         elif operation.stream_end and operation.stream_end not in last[-64:]:
             yield operation.stream_end + b"\n\n"
-    except (transport.TransportError, EventTooLarge) as exc:
+    except transport.TransportError as exc:
         error = failures.from_exception(exc)
         status, error_type = error.status, error.error_type
         if last and not last.endswith(b"\n\n"):  # cut inside an event: end it first

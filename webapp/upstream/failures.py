@@ -5,7 +5,6 @@ import math
 import time
 
 from webapp.errors import APIError
-from webapp.upstream.sse import EventTooLarge
 from webapp.upstream import transport
 from webapp.upstream.masking import Secret
 from webapp.upstream.headers import relayed
@@ -113,8 +112,8 @@ def from_exception(exc: transport.TransportError) -> APIError:
     if isinstance(exc, transport.ConnectFailed):
         return APIError(502, "Could not connect to the upstream (connection refused, reset or "
                              "DNS failure).")
-    if isinstance(exc, (transport.AnswerTooLarge, EventTooLarge)):
-        what, setting = LIMITED_PARTS[getattr(exc, "part", "line")]
+    if isinstance(exc, transport.AnswerTooLarge):
+        what, setting = LIMITED_PARTS[exc.part]
         return APIError(502, f"Teamgate refused the upstream's answer: {what} larger than the "
                              f"limit of {_size(exc.limit)} ({setting}).")
     if isinstance(exc, transport.BrokenAnswer):

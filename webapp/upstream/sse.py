@@ -1,46 +1,26 @@
 """The data of server-sent events from byte chunks cut anywhere, for streams Teamgate translates
-event by event (Anthropic, Vertex AI). A line is joined once, when its end arrives, so the cost
-stays linear however the bytes are chunked; a line longer than the limit is refused before it
-is held whole (EventTooLarge, which webapp/upstream/failures.py words like any answer too large)."""
-
-
-class EventTooLarge(Exception):
-    def __init__(self, limit: int):
-        super().__init__(f"an event-stream line is larger than {limit} bytes")
-        self.limit = limit
+event by event (Vertex AI). Lines come from the transport's one LineSplitter, so a line longer
+than the limit is refused (AnswerTooLarge "line") before it is held whole, and the work stays
+linear however the bytes are chunked."""
+from webapp.upstream.transport import LineSplitter
 
 
 class SSEEvents:
     """Complete events' data (their `data:` lines joined) as chunks are fed."""
 
     def __init__(self, limit: int):
-        self.limit = limit
-        self._pieces: list[bytes] = []
-        self._pending = 0
+        self._lines = LineSplitter(limit)
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes):
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                if start < len(chunk):
-                    self._pieces.append(chunk[start:])
-                    self._pending += len(chunk) - start
-                    if self._pending > self.limit:
-                        raise EventTooLarge(self.limit)
-                return
-            line = chunk[start:end]
-            if self._pieces:
-                line, self._pieces, self._pending = b"".join(self._pieces) + line, [], 0
-            start = end + 1
-            yield from self._line(line.rstrip(b"\r"))
+        for line in self._lines.feed(chunk):
+            yield from self._line(line)
 
     def close(self):
         """What is left when the stream ends without a last blank line."""
-        if self._pieces:
-            yield from self._line(b"".join(self._pieces).rstrip(b"\r"))
-            self._pieces = []
+        last = self._lines.end()
+        if last is not None:
+            yield from self._line(last)
         yield from self._line(b"")
 
     def _line(self, line: bytes):
