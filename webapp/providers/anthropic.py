@@ -34,7 +34,6 @@ class AnthropicProvider(Provider):
              "count_tokens": "/v1/messages/count_tokens"}
     # a chat stream is translated with what it has shown so far (tool calls are numbered in
     # their order), from its lines
-    translates_chunks = True
     stream_lines = True
 
     def relays(self, operation: str) -> bool:

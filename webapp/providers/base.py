@@ -74,11 +74,9 @@ class Provider:
     # the upstream speaks the operations' own wire formats (OpenAI's): its answers and streams
     # are relayed as they come; relays() may decide per operation
     passthrough = True
-    # the upstream's stream has a framing of its own (AWS event stream, say): translate_stream
-    # reads its raw chunks, rather than translate_stream_line its lines
-    translates_chunks = False
-    # with translates_chunks, translate_stream reads the stream's lines (each refused past
-    # TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES by the transport) rather than its raw chunks
+    # a translated stream: translate_stream reads the stream's lines (each refused past
+    # TEAMGATE_UPSTREAM_MAX_SSE_LINE_BYTES by the transport) rather than its raw chunks (an
+    # AWS event stream, say, has a framing of its own)
     stream_lines = False
 
     def takes_stream_usage(self, target: Target) -> bool:
@@ -133,10 +131,7 @@ class Provider:
 
     def translate_stream(self, chunks, model: str = "", outcome=None,
                          include_usage: bool = False):
-        """OpenAI SSE events from the upstream's raw chunks (with translates_chunks); token
-        counts and a failure go on `outcome`."""
+        """OpenAI SSE events from the stream of an upstream that relays() nothing of this
+        operation: its raw chunks, or its lines with stream_lines; token counts and a failure
+        go on `outcome`."""
         raise NotImplementedError
-
-    def translate_stream_line(self, line: bytes) -> bytes | None:
-        """One upstream SSE line as OpenAI SSE bytes; None drops it."""
-        return line

@@ -169,7 +169,6 @@ class BedrockProvider(Provider):
     model_help = "The Bedrock model id, for example anthropic.claude-3-5-sonnet-20240620-v1:0."
     fields = FIELDS
     passthrough = False
-    translates_chunks = True
 
     def endpoint(self, target) -> str:
         explicit = target.params.get("aws_bedrock_runtime_endpoint") or target.api_base

@@ -40,7 +40,6 @@ def _stream_error(payload: dict) -> APIError:
 class _Google(Provider):
     """What Vertex AI and the Gemini API share: the bodies and how answers come back."""
     passthrough = False
-    translates_chunks = True
 
     def auth_headers(self, target) -> dict:
         raise NotImplementedError

@@ -69,13 +69,6 @@ def _blocks(chunks, secret: masking.Secret | None, limit: int):
         yield masking.events(secret, rest + b"\n\n")
 
 
-def _translated(response: transport.Answer, target: Target, secret):
-    for line in response.lines():
-        out = target.provider.translate_stream_line(line)
-        if out is not None:
-            yield masking.events(secret, out + b"\n\n")
-
-
 def _reframed(response: transport.Answer, target: Target, secret, outcome: StreamOutcome,
               include_usage: bool):
     source = response.lines() if target.provider.stream_lines else response.chunks()
@@ -105,10 +98,8 @@ def relay(response: transport.Answer, target: Target, record, operation: Operati
     strip = not asked and target.provider.stream_usage_asked(target, operation.name)
     if target.provider.relays(operation.name):
         blocks = _blocks(response.chunks(), secret, response.line_limit)
-    elif target.provider.translates_chunks:
-        blocks = _reframed(response, target, secret, outcome, asked)
     else:
-        blocks = _translated(response, target, secret)
+        blocks = _reframed(response, target, secret, outcome, asked)
     try:
         for block in blocks:
             if b'"usage"' in block:
