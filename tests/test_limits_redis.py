@@ -108,3 +108,26 @@ def test_a_slot_nobody_gives_back_expires(redis_server, tmp_path):
         assert store.admit(check, "next")[1].limit == "parallel"
         time.sleep(0.35)
         assert store.admit(check, "next")[1] is None
+
+
+def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
+    """A budget's counter starts from the database's spend, calls in flight hold their estimate,
+    a call is refused once spend plus holds reach max_budget, and a settled call counts its
+    real cost instead of its hold; a hold nobody settles expires like a slot. On Redis and in
+    the embedded file alike."""
+    for store in (limit_stores.RedisStore(redis_server.url, 0.3, 0.5),
+                  limit_stores.SQLiteStore(str(tmp_path / "limits.db"), 0.3)):
+        hold = (limit_stores.Hold(f"key:{store.__class__.__name__}:-", 1.0, 0.5),)
+        window, refusal = store.admit([], "first", hold, 0.3)
+        assert refusal is None  # 0.5 spent + 0 held < 1.0
+        assert store.admit([], "second", hold, 0.3)[1] is None  # 0.5 + 0.3 held
+        refusal = store.admit([], "third", hold, 0.3)[1]  # 0.5 + 0.6 held: no
+        assert (refusal.limit, refusal.index, refusal.spent) == ("budget", 0, 0.5)
+        store.release([], "first", window, 0, hold, 0.1)  # its hold becomes 0.1 spent
+        store.release([], "second", window, 0, hold, 0.1)
+        assert store.admit([], "fourth", hold, 0.3)[1] is None  # 0.7 spent, nothing held
+        time.sleep(0.35)  # "fourth" never settles: its hold expires
+        assert store.admit([], "fifth", hold, 0.29)[1] is None
+        assert store.admit([], "sixth", hold, 0.01)[1] is None  # 0.7 + 0.29 held < 1.0
+        refusal = store.admit([], "seventh", hold, 0.01)[1]  # 0.7 + 0.3 held: no
+        assert refusal.limit == "budget" and abs(refusal.spent - 0.7) < 1e-9

@@ -1,6 +1,6 @@
-"""Limits hold exactly across processes: gunicorn with two gevent workers on the embedded
-counter file, and two instances on one database and one Redis (TEAMGATE_TEST_REDIS_URL).
-Many connections at once; every count is exact, not "about"."""
+"""Limits and budgets hold exactly across processes: gunicorn with two gevent workers on the
+embedded counter file, and two instances on one database and one Redis
+(TEAMGATE_TEST_REDIS_URL). Many connections at once; every count is exact, not "about"."""
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,13 +9,15 @@ import pytest
 import requests
 
 from tests.conftest import ADMIN, LiveServer, bearer
-from tests.fake_upstream import FakeUpstream, Reply
+from tests.fake_upstream import FakeUpstream, Reply, completion
 from tests.test_served import MASTER, served
 
 REDIS_URL = os.environ.get("TEAMGATE_TEST_REDIS_URL")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TEAMGATE_TEST_REDIS_URL is not set "
                                                       "(.ci/run starts a redis-server)")
 CONNECTIONS = 24
+IN, OUT = 0.001, 0.002  # USD a token; a call of "hi" with max_tokens 5 is held at 4 + 5 tokens
+CALL_COST = 4 * IN + 5 * OUT  # 0.014, and the upstream reports exactly those tokens
 
 
 def same_minute(seconds: float):
@@ -39,7 +41,8 @@ def burst(bases: list[str], key: str, calls: int, **extra) -> list[int]:
                                range(calls)))
 
 
-def limited_key(base: str, admin: dict, upstream_url: str, team: dict, key: dict) -> str:
+def limited_key(base: str, admin: dict, upstream_url: str, team: dict, key: dict,
+                **params) -> str:
     team_id = requests.post(base + "/team/new", json={"team_alias": "limited", **team},
                             headers=admin, timeout=10).json()["team_id"]
     made = requests.post(base + "/key/generate", json={"team_id": team_id, **key},
@@ -47,7 +50,7 @@ def limited_key(base: str, admin: dict, upstream_url: str, team: dict, key: dict
     created = requests.post(base + "/model/new", headers=bearer(made), timeout=10, json={
         "model_name": "limited-model", "model_info": {"team_id": team_id},
         "litellm_params": {"model": "openai/gpt-4o", "api_base": upstream_url,
-                           "api_key": "sk-provider-limited"}})
+                           "api_key": "sk-provider-limited", **params}})
     assert created.status_code == 200, created.text
     return made
 
@@ -72,6 +75,46 @@ def check_exact_limits(bases: list[str], admin: dict, upstream: FakeUpstream):
     assert len(upstream.received) == 51
 
 
+def check_exact_budgets(bases: list[str], admin: dict, upstream: FakeUpstream):
+    """A key budget of 0.065 USD admits exactly 5 calls of 0.014 out of 30 at once (the 6th
+    would start past it), and the key's spend is then exactly their cost; a team budget holds
+    the same way for all of the team's keys."""
+    upstream.default = Reply(body=completion(prompt_tokens=4, completion_tokens=5), delay=0.3)
+    before = len(upstream.received)
+    key = limited_key(bases[0], admin, upstream.url, {}, {"max_budget": 0.065},
+                      input_cost_per_token=IN, output_cost_per_token=OUT)
+    statuses = burst(bases, key, 30, max_tokens=5)
+    assert statuses == [200] * 5 + [400] * 25
+    assert len(upstream.received) - before == 5
+    refused = requests.post(bases[-1] + "/v1/chat/completions", headers=bearer(key), timeout=15,
+                            json={"model": "limited-model", "max_tokens": 5,
+                                  "messages": [{"role": "user", "content": "hi"}]})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["type"] == "budget_exceeded"
+    assert refused.json()["error"]["message"].startswith(
+        "Budget has been exceeded! Current cost: 0.07")
+    deadline = time.monotonic() + 5
+    while True:  # the request log writes spend in batches
+        spent = requests.get(bases[0] + "/key/info", headers=bearer(key), timeout=10).json()
+        if spent["info"]["spend"] >= 5 * CALL_COST - 1e-9 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert round(spent["info"]["spend"], 6) == round(5 * CALL_COST, 6)
+
+    # a team budget of 0.04: 3 calls of 0.014 (0.028 < 0.04 admits the third), whichever key
+    first = limited_key(bases[0], admin, upstream.url, {"max_budget": 0.04}, {},
+                        input_cost_per_token=IN, output_cost_per_token=OUT)
+    team_id = requests.get(bases[0] + "/key/info", headers=bearer(first),
+                           timeout=10).json()["info"]["team_id"]
+    second = requests.post(bases[0] + "/key/generate", json={"team_id": team_id},
+                           headers=admin, timeout=10).json()["key"]
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        statuses = sorted(pool.map(lambda i: call(bases[i % len(bases)], (first, second)[i % 2],
+                                                  max_tokens=5), range(20)))
+    assert statuses == [200] * 3 + [400] * 17
+    assert len(upstream.received) - before == 8
+
+
 @pytest.fixture
 def upstream_server():
     server = FakeUpstream()
@@ -82,6 +125,7 @@ def upstream_server():
 def test_two_gunicorn_workers_share_the_limits_exactly(tmp_path, database_url, upstream_server):
     with served(tmp_path, database_url, workers=2) as (base, _):
         check_exact_limits([base], bearer(MASTER), upstream_server)
+        check_exact_budgets([base], bearer(MASTER), upstream_server)
 
 
 @needs_redis
@@ -92,6 +136,7 @@ def test_two_instances_on_one_database_and_one_redis_share_the_limits_exactly(
     second = LiveServer(make_app(REDIS_URL=REDIS_URL, LIMITS_DB=str(tmp_path / "second.db")))
     try:
         check_exact_limits([first.url, second.url], ADMIN, upstream_server)
+        check_exact_budgets([first.url, second.url], ADMIN, upstream_server)
     finally:
         first.stop()
         second.stop()

@@ -51,8 +51,6 @@ class CallRecord:
 
     def write(self, status: int, error_type: str | None = None):
         """Log the call once it is over, and give back its place under the limits."""
-        if self.ticket is not None:
-            self.ticket.settle(self.prompt_tokens, self.completion_tokens)
         principal = self.principal
         row = self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
@@ -63,6 +61,8 @@ class CallRecord:
             completion_tokens=self.completion_tokens, cache_read_tokens=self.cache_read_tokens,
             cache_creation_tokens=self.cache_creation_tokens, stream=self.stream,
             error_type=error_type)
+        if self.ticket is not None:  # its budgets count its cost, priced with its row
+            self.ticket.settle(self.prompt_tokens, self.completion_tokens, row.get("cost"))
         metrics.observe(self.log.app, row)
 
     def take_usage(self, counts: dict | None):
@@ -187,7 +187,7 @@ def handle(operation: str, path_model: str | None = None) -> Response:
         target, wire = _target(operation, body["model"],
                                conversation.pinned if conversation else None)
         record.deployment_id = target.deployment_id
-        record.ticket = limits.admit(g.principal, body)
+        record.ticket = limits.admit(g.principal, body, target.deployment_id)
         record.stream = body.get("stream") is True
         if conversation:
             body = conversation.prepare(body, target, translated=wire != operation)

@@ -3,10 +3,12 @@ the key, its team, its user and the user as a member of the team (max_budget_in_
 LiteLLM's answer (400, budget_exceeded); soft_budget raises one alert per budget period (an
 audit row, and a POST to TEAMGATE_ALERT_WEBHOOK through the egress rules when set).
 
-A process reuses a subject's spend for BUDGET_CHECK_INTERVAL, so a check is a dictionary
-look-up on most calls; spend reaches the table with the request log's next batch (0.2 s). A
-budget can therefore be overspent by the calls admitted in that window, as in LiteLLM between
-its syncs."""
+A process reuses a subject's spend for BUDGET_CHECK_INTERVAL, so this check is a dictionary
+look-up on most calls; spend reaches the table with the request log's next batch (0.2 s). What
+makes a budget exact is the hold each call then takes on it in the limits' store (services/
+limits, limit_stores): the table's spend starts the store's counter, the calls in flight hold
+their estimated cost there, and a call is admitted while the counter and the holds stay below
+max_budget, on every worker and instance at once."""
 import json
 import logging
 import functools
@@ -25,6 +27,7 @@ from webapp.models import AuditEntry, SpendCounter, Team
 from webapp.models.base import utcnow
 from webapp.services import spend
 from webapp.services.cache import routing_cache
+from webapp.services.limit_stores import Hold
 from webapp.upstream.egress import check_api_base
 
 log = logging.getLogger(__name__)
@@ -127,12 +130,19 @@ def _start_period(kind: str, subject_id: str, counter: dict | None, duration: st
             "soft_alerted_at": None}
 
 
-def check(principal):
+def exceeded(current: float, maximum: float) -> APIError:
+    return APIError(400, f"Budget has been exceeded! Current cost: {current}, "
+                         f"Max budget: {maximum}", error_type="budget_exceeded")
+
+
+def check(principal) -> tuple[Hold, ...]:
     """Refuse the call (400 budget_exceeded) when a subject's spend reached its max_budget;
-    raise the soft-budget alert once when it reached its soft_budget."""
+    raise the soft-budget alert once when it reached its soft_budget. Returns the holds the
+    call must take on its budgets (one per max_budget, named by the budget period)."""
     subjects = _subjects(principal)
     if not subjects:
-        return
+        return ()
+    holds = []
     counters = _counters([(kind, subject) for kind, subject, _ in subjects])
     now = utcnow()
     for kind, subject, limits in subjects:
@@ -150,11 +160,15 @@ def check(principal):
         current = counter["spend"] if counter else 0.0
         maximum = limits.get("max_budget")
         if maximum is not None and current >= maximum:
-            raise APIError(400, f"Budget has been exceeded! Current cost: {current}, "
-                                f"Max budget: {maximum}", error_type="budget_exceeded")
+            raise exceeded(current, maximum)
+        if maximum is not None:
+            reset_at = counter["budget_reset_at"] if counter else None
+            holds.append(Hold(f"{kind}:{subject}:{reset_at.isoformat() if reset_at else '-'}",
+                              float(maximum), float(current)))
         soft = limits.get("soft_budget")
         if soft is not None and current >= soft and counter and not counter["soft_alerted_at"]:
             _soft_alert(principal, kind, subject, current, soft)
+    return tuple(holds)
 
 
 def _soft_alert(principal, kind: str, subject: str, current: float, soft: float):

@@ -1,6 +1,13 @@
 """Where the limit counters live: a SQLite file every worker of one machine shares (the embedded
 default), or Redis (or Valkey) that every instance shares. Both check all of a call's subjects
-and count them in one atomic step, so no two workers can both take the last place."""
+and count them in one atomic step, so no two workers can both take the last place.
+
+Budgets are held there too: each budget a call falls under (a Hold: the subject and its budget
+period) has a spend counter, started from the database's spend the first time the store sees
+it, and the holds of the calls in flight (their estimated cost). A call is admitted while the
+counter plus the holds stays below max_budget, in the same atomic step as the rate limits, and
+its hold becomes its real cost when it ends. A counter left alone for BUDGET_KEEP seconds is
+dropped and started again from the database."""
 import logging
 import os
 import sqlite3
@@ -11,6 +18,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 LOCK_RETRY = 0.0002  # seconds between attempts while another worker holds the file's write lock
 LOCK_PATIENCE = 5.0  # seconds before a locked file counts as unavailable
+BUDGET_KEEP = 86400  # seconds a budget's counter outlives its last call
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,20 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """One budget a call falls under: its counter ("key:<sha256>:<period>", ...), its
+    max_budget and the spend the database has for it (the counter's start when it has none)."""
+    subject: str
+    max_budget: float
+    spend: float
+
+
+@dataclass(frozen=True)
 class Refusal:
-    index: int  # which check refused
-    limit: str  # "rpm", "tpm" or "parallel"
+    index: int  # which check (or, for "budget", which hold) refused
+    limit: str  # "rpm", "tpm", "parallel" or "budget"
     retry_after: int
+    spent: float = 0.0  # a budget's spend when it refused
 
 
 class Unavailable(Exception):
@@ -45,6 +63,11 @@ class SQLiteStore:
         "WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS slot (subject TEXT NOT NULL, ticket TEXT NOT NULL, "
         "expires REAL NOT NULL, PRIMARY KEY (subject, ticket)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS budget (subject TEXT PRIMARY KEY, spend REAL NOT NULL, "
+        "expires REAL NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS budget_hold (subject TEXT NOT NULL, ticket TEXT NOT NULL, "
+        "amount REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (subject, ticket)) "
+        "WITHOUT ROWID",
     )
 
     def __init__(self, path: str, slot_seconds: float):
@@ -90,19 +113,27 @@ class SQLiteStore:
                     return result
             time.sleep(LOCK_RETRY)
 
-    def admit(self, checks: list[Check], ticket: str) -> tuple[int, Refusal | None]:
-        """Count the call for every check, or for none: (window, None) or (window, refusal)."""
+    def admit(self, checks: list[Check], ticket: str, holds: tuple = (),
+              amount: float = 0.0) -> tuple[int, Refusal | None]:
+        """Count the call for every check and hold `amount` on every budget, or do none of it:
+        (window, None) or (window, refusal)."""
         now = time.time()
         window = int(now // 60)
 
         def work(connection):
-            refusal = self._refusal(connection, checks, window, now)
+            refusal = (self._refusal(connection, checks, window, now)
+                       or self._budget_refusal(connection, holds, now))
             if refusal is None:
                 self._count(connection, checks, window, ticket, now)
+                for hold in holds:
+                    connection.execute("INSERT OR REPLACE INTO budget_hold VALUES (?, ?, ?, ?)",
+                                       (hold.subject, ticket, amount, now + self.slot_seconds))
             if window != self._swept:
                 self._swept = window
                 connection.execute("DELETE FROM minute WHERE window < ?", (window - 1,))
                 connection.execute("DELETE FROM slot WHERE expires < ?", (now,))
+                connection.execute("DELETE FROM budget_hold WHERE expires < ?", (now,))
+                connection.execute("DELETE FROM budget WHERE expires < ?", (now,))
             return window, refusal
 
         return self._transaction(work)
@@ -125,6 +156,24 @@ class SQLiteStore:
                     return Refusal(index, "parallel", 1)
         return None
 
+    @staticmethod
+    def _budget_refusal(connection, holds, now) -> Refusal | None:
+        for index, hold in enumerate(holds):
+            row = connection.execute("SELECT spend FROM budget WHERE subject = ? AND "
+                                     "expires > ?", (hold.subject, now)).fetchone()
+            if row is None:
+                connection.execute("INSERT OR REPLACE INTO budget VALUES (?, ?, ?)",
+                                   (hold.subject, hold.spend, now + BUDGET_KEEP))
+                spent = hold.spend
+            else:
+                spent = row[0]
+            held, = connection.execute("SELECT coalesce(sum(amount), 0) FROM budget_hold WHERE "
+                                       "subject = ? AND expires > ?",
+                                       (hold.subject, now)).fetchone()
+            if spent + held >= hold.max_budget:
+                return Refusal(index, "budget", 0, spent)
+        return None
+
     def _count(self, connection, checks, window, ticket, now):
         for check in checks:
             if check.rpm is not None or check.tpm is not None:
@@ -136,9 +185,18 @@ class SQLiteStore:
                 connection.execute("INSERT OR REPLACE INTO slot VALUES (?, ?, ?)",
                                    (check.subject, ticket, now + self.slot_seconds))
 
-    def release(self, checks: list[Check], ticket: str, window: int, tokens: int):
-        """Give back the call's slots and add `tokens` (real minus reserved) to its minute."""
+    def release(self, checks: list[Check], ticket: str, window: int, tokens: int,
+                holds: tuple = (), cost: float = 0.0):
+        """Give back the call's slots, add `tokens` (real minus reserved) to its minute, and
+        turn its budget holds into its `cost`."""
         def work(connection):
+            for hold in holds:
+                connection.execute("DELETE FROM budget_hold WHERE subject = ? AND ticket = ?",
+                                   (hold.subject, ticket))
+                if cost:
+                    connection.execute("UPDATE budget SET spend = spend + ?, expires = ? WHERE "
+                                       "subject = ?", (cost, time.time() + BUDGET_KEEP,
+                                                       hold.subject))
             for check in checks:
                 if check.parallel is not None:
                     connection.execute("DELETE FROM slot WHERE subject = ? AND ticket = ?",
@@ -152,18 +210,20 @@ class SQLiteStore:
 
 
 # KEYS: none (the minute's keys are named from Redis's own clock, so instances whose clocks
-# differ still share one window). ARGV: ticket, slot ms, then five per check: subject, rpm,
-# parallel, tpm, estimate (-1: not limited). Returns {refused check (1-based) or 0, limit,
-# window, seconds left in the minute}.
+# differ still share one window). ARGV: ticket, slot ms, number of checks, the amount to hold,
+# budget keep seconds, then five per check: subject, rpm, parallel, tpm, estimate (-1: not
+# limited), then three per hold: subject, max_budget, the database's spend. Returns {refused
+# check or hold (1-based) or 0, limit, window, seconds left in the minute, a budget's spend}.
 ADMIT = """
 local t = redis.call('TIME')
 local seconds = tonumber(t[1])
 local now = seconds * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = math.floor(seconds / 60)
 local left = 60 - seconds % 60
-local n = (#ARGV - 2) / 5
+local n = tonumber(ARGV[3])
+local first_hold = 6 + n * 5
 for i = 0, n - 1 do
-  local b = 3 + i * 5
+  local b = 6 + i * 5
   local subject = ARGV[b]
   local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   if rpm >= 0 or tpm >= 0 then
@@ -180,8 +240,28 @@ for i = 0, n - 1 do
     if redis.call('ZCARD', slots) >= par then return {i + 1, 'parallel', window, 1} end
   end
 end
+for b = first_hold, #ARGV, 3 do
+  local counter = 'teamgate:budget:' .. ARGV[b]
+  local spent = redis.call('GET', counter)
+  if not spent then
+    spent = ARGV[b + 2]
+    redis.call('SET', counter, spent, 'EX', tonumber(ARGV[5]))
+  end
+  local holds = counter .. ':holds'
+  for _, gone in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
+    redis.call('HDEL', holds .. ':amounts', gone)
+  end
+  redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
+  local total = tonumber(spent)
+  for _, amount in ipairs(redis.call('HVALS', holds .. ':amounts')) do
+    total = total + tonumber(amount)
+  end
+  if total >= tonumber(ARGV[b + 1]) then
+    return {(b - first_hold) / 3 + 1, 'budget', window, 0, spent}
+  end
+end
 for i = 0, n - 1 do
-  local b = 3 + i * 5
+  local b = 6 + i * 5
   local subject = ARGV[b]
   if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
     local minute = 'teamgate:minute:' .. subject .. ':' .. window
@@ -195,18 +275,35 @@ for i = 0, n - 1 do
     redis.call('PEXPIRE', slots, tonumber(ARGV[2]))
   end
 end
+for b = first_hold, #ARGV, 3 do
+  local holds = 'teamgate:budget:' .. ARGV[b] .. ':holds'
+  redis.call('ZADD', holds, now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('HSET', holds .. ':amounts', ARGV[1], ARGV[4])
+  redis.call('PEXPIRE', holds, tonumber(ARGV[2]))
+  redis.call('PEXPIRE', holds .. ':amounts', tonumber(ARGV[2]))
+end
 return {0, '', window, left}
 """
-# ARGV: ticket, window, tokens to add, then two per check: subject, flags ("p": parallel slot,
-# "t": tokens counted)
+# ARGV: ticket, window, tokens to add, number of checks, cost, budget keep seconds, then two
+# per check: subject, flags ("p": parallel slot, "t": tokens counted), then each hold's subject
 RELEASE = """
 local delta = tonumber(ARGV[3])
-for b = 4, #ARGV, 2 do
+local last_check = 6 + tonumber(ARGV[4]) * 2
+for b = 7, last_check, 2 do
   local flags = ARGV[b + 1]
   if string.find(flags, 'p') then redis.call('ZREM', 'teamgate:slots:' .. ARGV[b], ARGV[1]) end
   if delta ~= 0 and string.find(flags, 't') then
     local minute = 'teamgate:minute:' .. ARGV[b] .. ':' .. ARGV[2]
     if redis.call('EXISTS', minute) == 1 then redis.call('HINCRBY', minute, 'tokens', delta) end
+  end
+end
+for b = last_check + 1, #ARGV do
+  local counter = 'teamgate:budget:' .. ARGV[b]
+  redis.call('ZREM', counter .. ':holds', ARGV[1])
+  redis.call('HDEL', counter .. ':holds:amounts', ARGV[1])
+  if ARGV[5] ~= '0' and redis.call('EXISTS', counter) == 1 then
+    redis.call('INCRBYFLOAT', counter, ARGV[5])
+    redis.call('EXPIRE', counter, tonumber(ARGV[6]))
   end
 end
 return 0
@@ -237,24 +334,33 @@ class RedisStore:
         self._release = self._client.register_script(RELEASE)
         self.slot_ms = int(slot_seconds * 1000)
 
-    def admit(self, checks: list[Check], ticket: str) -> tuple[int, Refusal | None]:
-        args = [ticket, self.slot_ms]
+    def admit(self, checks: list[Check], ticket: str, holds: tuple = (),
+              amount: float = 0.0) -> tuple[int, Refusal | None]:
+        args = [ticket, self.slot_ms, len(checks), repr(float(amount)), BUDGET_KEEP]
         for check in checks:
             args += [check.subject, _limit(check.rpm), _limit(check.parallel), _limit(check.tpm),
                      check.estimate]
+        for hold in holds:
+            args += [hold.subject, repr(float(hold.max_budget)), repr(float(hold.spend))]
         try:
-            index, limit, window, left = self._admit(args=args)
+            answer = self._admit(args=args)
         except self._errors as error:
             raise Unavailable(type(error).__name__) from None
+        index, limit, window, left = answer[:4]
         if not index:
             return int(window), None
+        if limit == b"budget":
+            return int(window), Refusal(int(index) - 1, "budget", 0, float(answer[4]))
         return int(window), Refusal(int(index) - 1, limit.decode(), max(1, int(left)))
 
-    def release(self, checks: list[Check], ticket: str, window: int, tokens: int):
-        args = [ticket, window, tokens]
+    def release(self, checks: list[Check], ticket: str, window: int, tokens: int,
+                holds: tuple = (), cost: float = 0.0):
+        args = [ticket, window, tokens, len(checks), repr(float(cost)) if cost else "0",
+                BUDGET_KEEP]
         for check in checks:
             args += [check.subject, ("p" if check.parallel is not None else "")
                      + ("t" if check.tpm is not None else "")]
+        args += [hold.subject for hold in holds]
         try:
             self._release(args=args)
         except self._errors as error:

@@ -1,6 +1,7 @@
-"""Team and key limits as LiteLLM names them: stored per row; rpm_limit, tpm_limit and
-max_parallel_requests enforced on every proxied call, counted in a store that all workers share
-(limit_stores: a SQLite file on one machine, Redis across instances). max_budget is kept only."""
+"""Team and key limits as LiteLLM names them: stored per row; rpm_limit, tpm_limit,
+max_parallel_requests and the budgets (services/budgets) enforced on every proxied call, counted
+in a store that all workers share (limit_stores: a SQLite file on one machine, Redis across
+instances), all of a call's in one atomic step."""
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from webapp.extensions import db
 from webapp.models import Team
 from webapp.services import budgets
 from webapp.services.cache import routing_cache
+from webapp.services import prices
 from webapp.services.limit_stores import Check, RedisStore, SQLiteStore, Unavailable
 from webapp.services.schemas import LIMITS
 
@@ -59,6 +61,11 @@ def estimate_tokens(body: dict) -> int:
     """What a call is reserved under tpm_limit before it is made: its text's rough token count
     (4 characters a token; images and audio are not counted) plus the completion tokens it
     allows."""
+    return sum(estimate_parts(body))
+
+
+def estimate_parts(body: dict) -> tuple[int, int]:
+    """(prompt, completion) of estimate_tokens."""
     completion = (body.get("max_completion_tokens") or body.get("max_tokens")
                   or body.get("max_output_tokens") or 0)
     if not isinstance(completion, int) or isinstance(completion, bool) or completion < 0:
@@ -72,7 +79,7 @@ def estimate_tokens(body: dict) -> int:
         # instructions); completions and images a prompt
         text = body.get("input") if "input" in body else body.get("prompt")
         prompt = (_text_size(text) + _text_size(body.get("instructions"))) // CHARS_PER_TOKEN
-    return prompt + completion
+    return prompt, completion
 
 
 def _request_body() -> dict:
@@ -94,9 +101,11 @@ class Gate:
         self._down_until = 0.0  # while the store failed lately: when to try it again
         self._lock = threading.Lock()
 
-    def enter(self, subjects: list[tuple[str, str, dict]], body: dict | None = None) -> "Ticket":
-        """Admit a call for every (kind, id, limits) subject, or raise a 429 APIError.
-        Returns the ticket to release when the call is over (a stream: when it ends)."""
+    def enter(self, subjects: list[tuple[str, str, dict]], body: dict | None = None,
+              holds: tuple = (), amount: float = 0.0) -> "Ticket":
+        """Admit a call for every (kind, id, limits) subject (or raise a 429 APIError) and hold
+        `amount` (its estimated cost) on every budget hold (or raise LiteLLM's 400). Returns
+        the ticket to settle when the call is over (a stream: when it ends)."""
         checks, kinds = [], []
         for kind, subject, limits in subjects:
             if not limits:  # most callers: nothing to count, no store to ask
@@ -107,7 +116,7 @@ class Gate:
                 continue
             checks.append(Check(f"{kind}:{subject}", rpm, parallel, tpm))
             kinds.append(kind)
-        if not checks:
+        if not checks and not holds:
             return NO_TICKET
         estimate = 0
         if any(check.tpm is not None for check in checks):
@@ -119,12 +128,14 @@ class Gate:
                                         f"than this {kind}'s limit of {check.tpm} tokens per "
                                         "minute.")
         ticket_id = os.urandom(8).hex()
-        window, refusal = self._ask(self.store.admit, checks, ticket_id)
+        window, refusal = self._ask(self.store.admit, checks, ticket_id, holds, amount)
         if window is None:  # the store is unreachable and the setting says fail open
             return NO_TICKET
+        if refusal is not None and refusal.limit == "budget":
+            raise budgets.exceeded(refusal.spent, holds[refusal.index].max_budget)
         if refusal is not None:
             raise _refused(kinds[refusal.index], checks[refusal.index], refusal)
-        return Ticket(self, checks, ticket_id, window, estimate)
+        return Ticket(self, checks, ticket_id, window, estimate, holds)
 
     def _ask(self, operation, *args):
         """operation(*args), with the store's failures handled as LIMITS_ON_REDIS_FAILURE says:
@@ -171,26 +182,30 @@ class Ticket:
     """A call's place under the limits: its parallel slots and its reserved tokens."""
 
     def __init__(self, gate: Gate | None, checks: list, ticket_id: str = "", window: int = 0,
-                 reserved: int = 0):
-        self._gate, self._checks = gate, checks
+                 reserved: int = 0, holds: tuple = ()):
+        self._gate, self._checks, self._holds = gate, checks, holds
         self._id, self._window, self._reserved = ticket_id, window, reserved
 
-    def settle(self, prompt_tokens: int | None, completion_tokens: int | None):
-        """The call is over and used these tokens: its minute counts them instead of the
-        reservation, and its slots are given back. Only the first settle or release counts."""
-        checks, self._checks = self._checks, []
-        if not checks:
+    def settle(self, prompt_tokens: int | None, completion_tokens: int | None,
+               cost: float | None = None):
+        """The call is over and used these tokens at this cost: its minute counts them instead
+        of the reservation, its budgets its cost instead of their holds, and its slots are
+        given back. Only the first settle or release counts."""
+        checks, holds, self._checks, self._holds = self._checks, self._holds, [], ()
+        if not checks and not holds:
             return
         tokens = 0
         if prompt_tokens is not None or completion_tokens is not None:
             tokens = (prompt_tokens or 0) + (completion_tokens or 0) - self._reserved
-        # a call with no slot and no tokens to correct has nothing to give back: no store call
-        if any(check.parallel is not None or (tokens and check.tpm is not None)
-               for check in checks):
-            self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens)
+        # a call with no slot, no hold and no tokens to correct has nothing to give back
+        if holds or any(check.parallel is not None or (tokens and check.tpm is not None)
+                        for check in checks):
+            self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens,
+                            holds, cost or 0.0)
 
     def release(self, prompt_tokens: int | None = None, completion_tokens: int | None = None):
-        """Give back the call's slots; without token counts its reservation stays counted."""
+        """Give back the call's slots and holds; without token counts its reservation stays
+        counted, and its budgets count nothing."""
         self.settle(prompt_tokens, completion_tokens)
 
 
@@ -205,14 +220,25 @@ def _team_limits(team_id: str) -> dict:
     return routing_cache().get(("team_limits", team_id), load)
 
 
-def admit(principal, body: dict | None = None) -> Ticket:
-    """Admit one proxied call of this caller (429 when over a limit); settle() or release() the
-    ticket after. body: the call's parsed body (read again from the request when not given)."""
-    budgets.check(principal)
+def estimate_cost(body: dict | None, deployment_id: str | None) -> float:
+    """What a call to this deployment is held at under its budgets before it is made: the
+    estimate_parts at the deployment's prices (0 for an unpriced deployment)."""
+    priced = prices.for_deployment(deployment_id).prices
+    if priced is None:
+        return 0.0
+    return priced.cost(*estimate_parts(_request_body() if body is None else body))
+
+
+def admit(principal, body: dict | None = None, deployment_id: str | None = None) -> Ticket:
+    """Admit one proxied call of this caller to this deployment (429 when over a limit, 400
+    when over a budget); settle() or release() the ticket after. body: the call's parsed body
+    (read again from the request when not given)."""
+    holds = budgets.check(principal)
     subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
     if principal.team_id:
         subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))
-    return current_app.extensions["teamgate.limits"].enter(subjects, body)
+    amount = estimate_cost(body, deployment_id) if holds else 0.0
+    return current_app.extensions["teamgate.limits"].enter(subjects, body, holds, amount)
 
 
 def init_app(app):
