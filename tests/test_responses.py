@@ -204,6 +204,80 @@ def test_another_teams_response_id_looks_missing(live, client, seed, upstream):
                                       "param": None, "code": "404"}}
 
 
+# kept off the call path: remembered at once, written in batches -------------------------
+
+def test_a_follow_up_through_another_instance_at_once_reaches_the_deployment_that_made_it(
+        live, client, seed, upstream, upstream_b, make_app):
+    """The instance that answered remembers the response and writes its row a batch later;
+    another instance on the same database, asked at once, still finds which deployment made
+    it."""
+    team_id, key = register(client, seed, upstream)
+    register(client, seed, upstream_b, team_id=team_id, key=key)  # balanced with the first
+    other = LiveServer(make_app())
+    try:
+        for turn in range(4):
+            for server in (upstream, upstream_b):
+                server.default = Reply(body=upstream_response(f"resp_{server.name}_{turn}"))
+            first = sdk(live, key).responses.create(model="codex", input="one")
+            maker = upstream if first.id.startswith("resp_a") else upstream_b
+            sdk(other, key).responses.create(model="codex", input="two",
+                                             previous_response_id=first.id)
+            assert maker.received[-1].body.get("previous_response_id") == first.id
+    finally:
+        other.stop()
+
+
+def test_a_response_kept_just_before_a_graceful_stop_is_written(live, client, seed, upstream,
+                                                                 make_app):
+    _, key = register(client, seed, upstream)
+    upstream.default = Reply(body=upstream_response("resp_before_stop"))
+    sdk(live, key).responses.create(model="codex", input="one")
+    live.app.extensions["teamgate.responses"].stop()  # what a worker's exit does
+    other = LiveServer(make_app())
+    try:
+        assert sdk(other, key).responses.retrieve("resp_before_stop").id == "resp_before_stop"
+    finally:
+        other.stop()
+    assert upstream.received[-1].path == "/responses/resp_before_stop"
+
+
+def test_a_response_deleted_at_once_stays_deleted_on_every_instance(live, client, seed,
+                                                                     upstream, make_app):
+    _, key = register(client, seed, upstream)
+    upstream.default = Reply(body=upstream_response("resp_gone"))
+    openai_client = sdk(live, key)
+    openai_client.responses.create(model="codex", input="one")
+    openai_client.responses.delete("resp_gone")  # before its row was written
+    time.sleep(0.5)  # batches have gone since
+    other = LiveServer(make_app())
+    try:
+        for caller in (openai_client, sdk(other, key)):
+            with pytest.raises(openai.NotFoundError):
+                caller.responses.retrieve("resp_gone")
+    finally:
+        other.stop()
+
+
+def test_an_expired_response_is_found_by_no_instance(app, make_app, upstream):
+    short, other_app = make_app(RESPONSES_TTL=1), make_app(RESPONSES_TTL=1)
+    one, two = LiveServer(short), LiveServer(other_app)
+    try:
+        _, key = register(short.test_client(), Seed(short.test_client()), upstream)
+        upstream.default = Reply(body=upstream_response("resp_short"))
+        sdk(one, key).responses.create(model="codex", input="one")
+        assert sdk(two, key).responses.retrieve("resp_short").id == "resp_short"
+        time.sleep(1.2)
+        for server in (one, two):
+            with pytest.raises(openai.NotFoundError):
+                sdk(server, key).responses.create(model="codex", input="two",
+                                                  previous_response_id="resp_short")
+        assert [r.body.get("previous_response_id") for r in upstream.received
+                if r.method == "POST"] == [None]
+    finally:
+        one.stop()
+        two.stop()
+
+
 def test_limits_apply_as_on_chat(live, client, seed, upstream):
     team_id = seed.team()
     key = seed.key(team_id, rpm_limit=1)
