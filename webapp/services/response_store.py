@@ -3,12 +3,13 @@ one and, for deployments reached through chat completions, the conversation (inp
 items) and the response itself. In the database (every instance on it finds them; expired rows
 are pruned now and then), or in Redis when REDIS_URL is set (Redis expires them).
 
-With the database, keeping a response costs the call nothing: the process that made it
-remembers it at once (a bounded map, each entry for RESPONSES_TTL) and a background writer
-upserts the waiting rows in batches, at the request log's pace and in native threads as it does
-(webapp/services/request_log.py). A lookup that misses both the map and the table looks again
-once after a batch, since the row may still be waiting in another process; at a graceful stop
-the waiting rows are written.
+Keeping a response costs the call nothing: the process that made it remembers it at once (a
+bounded map, each entry for RESPONSES_TTL) and a background writer writes the waiting rows in
+batches, at the request log's pace (webapp/services/request_log.py), the database's in native
+threads as the request log's are. A lookup that misses both the map and the store looks again
+once after a batch, since the row may still wait in another process; at a graceful stop the
+waiting rows are written (bench/responses.py: one upsert, or one Redis SET, per call cost the
+call 0.3 to 0.5 ms).
 
 A response belongs to its owner (the team, or the key when it has no team): another owner's id
 is not found, exactly like an id that never existed."""
@@ -40,8 +41,8 @@ FOUND = (TABLE.c.deployment_id, TABLE.c.public_model, TABLE.c.kept, TABLE.c.conv
 # what one process remembers of the responses it made: entries, and bytes of conversations
 RECENT_ENTRIES = 10_000
 RECENT_BYTES = 64 * 1024 * 1024
-WAITING_ROWS = 10_000  # rows waiting for the database (it refuses writes) before the oldest go
-# another process's row is in the table one batch interval, and that batch's write, after its
+WAITING_ROWS = 10_000  # rows waiting for a store that refuses writes, before the oldest go
+# another process's row is in the store one batch interval, and that batch's write, after its
 # call answered
 LOOK_AGAIN_AFTER = INTERVAL + 0.05
 
@@ -66,11 +67,106 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class DatabaseStore:
-    def __init__(self, app, interval: float = INTERVAL):
-        self.app = app  # rows are also kept from inside a stream, outside any app context
-        self.interval = interval
+class Table:
+    """The stored_responses table: batches upserted in a native thread, on an engine of the
+    writer's own; lookups and removals on the app's."""
+    native = True  # its driver blocks: written in gevent's native threads
+    errors = (SQLAlchemyError,)
+
+    def __init__(self, app):
+        self.app = app
         self.lock_wait = app.config["REQUEST_LOG_LOCK_WAIT"]
+        self.engine = None
+        self.upsert = None
+        self.pruned = 0.0
+
+    def write(self, rows: list[dict]):
+        """One transaction: the rows upserted, expired ones now and then deleted."""
+        if self.engine is None:
+            self.engine = writer_engine(self.app, self.lock_wait)
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(TABLE)
+            self.upsert = statement.on_conflict_do_update(
+                index_elements=list(KEY), set_={c.name: statement.excluded[c.name]
+                                                for c in TABLE.columns if c.name not in KEY})
+        with self.engine.begin() as connection:
+            limit_lock_wait(connection, self.lock_wait)
+            connection.execute(self.upsert, rows)
+            if time.monotonic() - self.pruned > PRUNE_INTERVAL:
+                self.pruned = time.monotonic()
+                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
+
+    def read(self, owner: str, response_id: str) -> tuple | None:
+        with db.engine.connect() as connection:  # its own transaction: it sees new rows
+            row = connection.execute(select(*FOUND, TABLE.c.expires_at).where(
+                TABLE.c.owner == owner, TABLE.c.response_id == response_id)).first()
+        if row is None or row.expires_at < _now():
+            return None
+        return tuple(row)[:4]
+
+    def delete(self, owner: str, response_id: str):
+        with db.engine.begin() as connection:
+            connection.execute(delete(TABLE).where(TABLE.c.owner == owner,
+                                                   TABLE.c.response_id == response_id))
+
+    def close(self):
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
+class Redis:
+    """One key per response, expiring with it; a batch is one pipeline."""
+    native = False  # its sockets are gevent's: written in the event loop
+
+    def __init__(self, url: str, timeout: float):
+        import redis  # only deployments that set REDIS_URL need the client loaded
+
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout,
+                                           socket_connect_timeout=timeout)
+        self.errors = (redis.RedisError, OSError)
+
+    @staticmethod
+    def _key(owner: str, response_id: str) -> str:
+        return f"teamgate:response:{owner}:{response_id}"
+
+    def write(self, rows: list[dict]):
+        now = _now()
+        pipeline = self.client.pipeline(transaction=False)
+        for row in rows:
+            seconds = int((row["expires_at"] - now).total_seconds())
+            if seconds > 0:
+                pipeline.set(self._key(row["owner"], row["response_id"]), json.dumps(
+                    [row["deployment_id"], row["public_model"], row["kept"],
+                     row["conversation"]]), ex=seconds)
+        pipeline.execute()
+
+    def read(self, owner: str, response_id: str) -> tuple | None:
+        try:
+            value = self.client.get(self._key(owner, response_id))
+        except self.errors:
+            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
+                                "again.") from None
+        return tuple(json.loads(value)) if value else None
+
+    def delete(self, owner: str, response_id: str):
+        try:
+            self.client.delete(self._key(owner, response_id))
+        except self.errors:
+            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
+                                "again.") from None
+
+    def close(self):
+        self.client.close()
+
+
+class Store:
+    """The responses this process made, remembered at once, and a writer that takes their rows
+    to `rows` (Table or Redis) in batches."""
+
+    def __init__(self, rows, interval: float = INTERVAL):
+        self.rows = rows
+        self.interval = interval
         self._recent: OrderedDict = OrderedDict()  # key -> (monotonic expiry, found, size)
         self._recent_bytes = 0
         self._waiting: dict = {}  # key -> row, oldest first
@@ -78,9 +174,6 @@ class DatabaseStore:
         self._writing = threading.Lock()  # one batch at a time; a removal waits for it
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
-        self._engine = None
-        self._upsert = None
-        self._pruned = 0.0
         self._refused = False
         atexit.register(self.stop)
 
@@ -107,45 +200,46 @@ class DatabaseStore:
             self._start()
 
     def get(self, owner: str, response_id: str) -> tuple | None:
-        key = (owner, response_id)
-        found = self._remembered(key) or self._read(key)
+        found = self._remembered(owner, response_id) or self.rows.read(owner, response_id)
         if found is None:  # its row may still wait in the process that made it
             time.sleep(LOOK_AGAIN_AFTER)
-            found = self._remembered(key) or self._read(key)
+            found = self._remembered(owner, response_id) or self.rows.read(owner, response_id)
         return found
 
     def remove(self, owner: str, response_id: str):
-        key = (owner, response_id)
         with self._writing:  # a batch being written now is in before the row is deleted
             with self._memory:
-                self._forget_recent(key)
-                self._waiting.pop(key, None)
-            with db.engine.begin() as connection:
-                connection.execute(delete(TABLE).where(TABLE.c.owner == owner,
-                                                       TABLE.c.response_id == response_id))
+                self._forget_recent((owner, response_id))
+                self._waiting.pop((owner, response_id), None)
+            self.rows.delete(owner, response_id)
 
     def flush(self) -> int:
-        """Write the waiting rows now in one batch, unless the database refuses them (they
-        wait for the next); returns how many were written."""
+        """Write the waiting rows now in one batch, unless the store refuses them (they wait
+        for the next); returns how many were written."""
         with self._writing:
             with self._memory:
                 batch, self._waiting = self._waiting, {}
             if not batch:
                 return 0
             try:
-                in_native_thread(self._write, list(batch.values()))
-            except SQLAlchemyError as exc:
+                if self.rows.native:
+                    in_native_thread(self.rows.write, list(batch.values()))
+                else:
+                    self.rows.write(list(batch.values()))
+            except self.rows.errors as exc:
                 with self._memory:  # rows kept since then are newer
                     self._waiting = {**batch, **self._waiting}
                     self._trim_waiting()
                 if not self._refused:
+                    reason = (plain_reason(exc) if isinstance(exc, SQLAlchemyError)
+                              else "Redis did not answer")
                     log.warning("response store: %s (%s); %d rows wait until it takes them",
-                                plain_reason(exc), getattr(exc, "orig", exc).__class__.__name__,
+                                reason, getattr(exc, "orig", exc).__class__.__name__,
                                 len(self._waiting))
                 self._refused = True
                 return 0
             if self._refused:
-                log.warning("response store: the database takes rows again")
+                log.warning("response store: rows are written again")
                 self._refused = False
             return len(batch)
 
@@ -154,11 +248,9 @@ class DatabaseStore:
         self._stopped.set()
         self.flush()
         if self._waiting:
-            log.error("response store: %d responses are lost at shutdown: the database does "
+            log.error("response store: %d responses are lost at shutdown: the store does "
                       "not take them", len(self._waiting))
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        self.rows.close()
 
     def _start(self):
         with self._memory:
@@ -175,37 +267,11 @@ class DatabaseStore:
             except Exception:  # the writer must outlive any one failure
                 log.exception("response store: the writer failed; it goes on")
 
-    def _write(self, rows: list[dict]):
-        """One transaction in a native thread: the rows upserted, expired ones now and then
-        deleted."""
-        if self._engine is None:
-            self._engine = writer_engine(self.app, self.lock_wait)
-            dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(TABLE)
-            self._upsert = statement.on_conflict_do_update(
-                index_elements=list(KEY), set_={c.name: statement.excluded[c.name]
-                                                for c in TABLE.columns if c.name not in KEY})
-        with self._engine.begin() as connection:
-            limit_lock_wait(connection, self.lock_wait)
-            connection.execute(self._upsert, rows)
-            if time.monotonic() - self._pruned > PRUNE_INTERVAL:
-                self._pruned = time.monotonic()
-                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
-
-    def _remembered(self, key) -> tuple | None:
-        entry = self._recent.get(key)
+    def _remembered(self, owner: str, response_id: str) -> tuple | None:
+        entry = self._recent.get((owner, response_id))
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
-
-    def _read(self, key) -> tuple | None:
-        owner, response_id = key
-        with db.engine.connect() as connection:  # its own transaction: it sees new rows
-            row = connection.execute(select(*FOUND, TABLE.c.expires_at).where(
-                TABLE.c.owner == owner, TABLE.c.response_id == response_id)).first()
-        if row is None or row.expires_at < _now():
-            return None
-        return tuple(row)[:4]
 
     def _forget_recent(self, key):
         entry = self._recent.pop(key, None)
@@ -219,54 +285,14 @@ class DatabaseStore:
             dropped += 1
         if dropped:
             log.error("response store: %d responses dropped: more than %d wait for the "
-                      "database", dropped, WAITING_ROWS)
-
-
-class RedisStore:
-    def __init__(self, url: str, timeout: float):
-        import redis  # only deployments that set REDIS_URL need the client loaded
-
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                           socket_connect_timeout=timeout)
-        self.errors = (redis.RedisError, OSError)
-
-    @staticmethod
-    def _key(owner: str, response_id: str) -> str:
-        return f"teamgate:response:{owner}:{response_id}"
-
-    def put(self, owner: str, stored: Stored, conversation: str | None, ttl: int):
-        value = json.dumps([stored.deployment_id, stored.public_model, stored.kept,
-                            conversation])
-        try:
-            self.client.set(self._key(owner, stored.response_id), value, ex=ttl)
-        except self.errors as error:  # the answer is the caller's all the same
-            log.warning("response %s not kept: Redis failed (%s)", stored.response_id,
-                        type(error).__name__)
-
-    def get(self, owner: str, response_id: str) -> tuple | None:
-        try:
-            value = self.client.get(self._key(owner, response_id))
-        except self.errors:
-            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
-                                "again.") from None
-        return tuple(json.loads(value)) if value else None
-
-    def remove(self, owner: str, response_id: str):
-        try:
-            self.client.delete(self._key(owner, response_id))
-        except self.errors:
-            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
-                                "again.") from None
-
-    def stop(self):
-        self.client.close()
+                      "store", dropped, WAITING_ROWS)
 
 
 def init_app(app):
     config = app.config
-    app.extensions["teamgate.responses"] = (
-        RedisStore(config["REDIS_URL"], config["LIMITS_REDIS_TIMEOUT"]) if config["REDIS_URL"]
-        else DatabaseStore(app))
+    rows = (Redis(config["REDIS_URL"], config["LIMITS_REDIS_TIMEOUT"]) if config["REDIS_URL"]
+            else Table(app))
+    app.extensions["teamgate.responses"] = Store(rows)
 
 
 @dataclass
