@@ -164,6 +164,51 @@ def test_azure_deployments_serve_responses_on_the_resource(live, client, seed, u
     assert fetched.path == "/openai/responses/resp_upstream_1?api-version=2025-03-01-preview"
 
 
+def test_azure_openai_clients_responses_calls_reach_the_team_model(live, client, seed, upstream,
+                                                                   app):
+    """AzureOpenAI(azure_endpoint=Teamgate) calls /openai/responses?api-version=... with the
+    key in api-key and the model in the body: the same operation as /v1/responses."""
+    team_id, key = register(client, seed, upstream, model="azure/my-gpt5-deployment",
+                            api_version="2025-03-01-preview")
+    azure = openai.AzureOpenAI(azure_endpoint=live.url, api_key=key,
+                               api_version="2024-12-01-preview", max_retries=0)
+    OPENED.append(azure)
+    upstream.reply(Reply(body=upstream_response("resp_azure_1")),
+                   Reply(chunks=upstream_stream("resp_azure_2"), raw_events=True),
+                   Reply(body=upstream_response("resp_azure_3", "Again.")),
+                   Reply(body=upstream_response("resp_azure_3", "Again.")),
+                   Reply(body={"object": "list", "data": [], "first_id": None,
+                               "last_id": None, "has_more": False}),
+                   Reply(body={"id": "resp_azure_3", "object": "response.deleted",
+                               "deleted": True}))
+    assert azure.responses.create(model="codex", input="hi").output_text == (
+        "Hello from OpenAI.")
+    streamed = azure.responses.create(model="codex", input="hi", stream=True)
+    assert [e for e in streamed if e.type == "response.completed"][0].response.output_text == (
+        "Hi there")
+    follow_up = azure.responses.create(model="codex", input="more",
+                                       previous_response_id="resp_azure_2")
+    assert follow_up.output_text == "Again."
+    assert azure.responses.retrieve("resp_azure_3").id == "resp_azure_3"
+    assert list(azure.responses.input_items.list("resp_azure_3", limit=5)) == []
+    azure.responses.delete("resp_azure_3")
+    with pytest.raises(openai.NotFoundError):
+        azure.responses.retrieve("resp_azure_3")
+    sent = upstream.received
+    assert [(r.method, r.path) for r in sent] == [
+        ("POST", "/openai/responses?api-version=2025-03-01-preview")] * 3 + [
+        ("GET", "/openai/responses/resp_azure_3?api-version=2025-03-01-preview"),
+        ("GET", "/openai/responses/resp_azure_3/input_items?api-version=2025-03-01-preview"
+                "&limit=5"),
+        ("DELETE", "/openai/responses/resp_azure_3?api-version=2025-03-01-preview")]
+    assert all(r.headers["api-key"] == PROVIDER_KEY for r in sent)
+    assert sent[2].body == {"model": "my-gpt5-deployment", "input": "more",
+                            "previous_response_id": "resp_azure_2"}
+    rows = logged(app, client, team_id)
+    assert sorted((r["call_type"], r["model_group"]) for r in rows) == [
+        ("aresponses", "codex")] * 3
+
+
 def test_previous_response_id_goes_to_the_deployment_that_made_it(live, client, seed, upstream,
                                                                    upstream_b):
     team_id, key = register(client, seed, upstream)
@@ -294,6 +339,8 @@ def test_the_route_is_in_the_openapi_document(client):
     assert paths["/v1/responses"]["post"]["requestBody"]["content"]["application/json"][
         "schema"]["required"] == ["model", "input"]
     assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
+    assert paths["/openai/responses"]["post"] == paths["/v1/responses"]["post"]
+    assert set(paths["/openai/responses/{response_id}"]) == {"get", "delete"}
 
 
 def test_an_unknown_model_is_refused_as_on_chat(live, client, seed, upstream):
