@@ -9,11 +9,14 @@ import time
 import openai
 import pytest
 import redis
+import requests
 
 from tests.conftest import ADMIN, LiveServer, Seed, bearer
 from tests.fake_upstream import Reply, chunk
 from tests.test_limits_redis import RedisServer
 from tests.test_messages import logged
+from tests.test_served import MASTER as SERVED_MASTER
+from tests.test_served import served
 
 PROVIDER_KEY = "sk-provider-responses-team-9876"
 
@@ -270,6 +273,38 @@ def test_a_follow_up_through_another_instance_at_once_reaches_the_deployment_tha
             assert maker.received[-1].body.get("previous_response_id") == first.id
     finally:
         other.stop()
+
+
+def test_gunicorn_workers_continue_each_others_responses_at_once(tmp_path, database_url, app,
+                                                                 upstream, upstream_b):
+    """Served as `make run` serves it (gevent workers, the writer's batches in native threads):
+    each follow-up, on a new connection that either worker may take, reaches the deployment
+    that made the response asked for the moment before."""
+    with served(tmp_path, database_url, workers=2) as (base, _):
+        admin = bearer(SERVED_MASTER)
+        team = requests.post(base + "/team/new", json={"team_alias": "served"},
+                             headers=admin).json()["team_id"]
+        key = requests.post(base + "/key/generate", json={"team_id": team},
+                            headers=admin).json()["key"]
+        for server in (upstream, upstream_b):
+            assert requests.post(base + "/model/new", headers=bearer(key), json={
+                "model_name": "codex", "model_info": {"team_id": team},
+                "litellm_params": {"model": "openai/gpt-5", "api_base": server.url,
+                                   "api_key": PROVIDER_KEY}}).status_code == 200
+        for turn in range(12):
+            for server in (upstream, upstream_b):
+                server.default = Reply(body=upstream_response(f"resp_{server.name}_{turn}"))
+            with requests.Session() as first_connection:
+                first = first_connection.post(base + "/v1/responses", headers=bearer(key), json={
+                    "model": "codex", "input": "one"}, timeout=10).json()["id"]
+            with requests.Session() as second_connection:
+                answer = second_connection.post(base + "/v1/responses", headers=bearer(key),
+                                                json={"model": "codex", "input": "two",
+                                                      "previous_response_id": first},
+                                                timeout=10)
+            assert answer.status_code == 200, answer.text
+            maker = upstream if first.startswith("resp_a") else upstream_b
+            assert maker.received[-1].body["previous_response_id"] == first
 
 
 def test_a_response_kept_just_before_a_graceful_stop_is_written(live, client, seed, upstream,
