@@ -35,6 +35,8 @@ KINDS = {  # name -> (path under /v1, body without the model)
     "chat streamed": ("/chat/completions", {"messages": [{"role": "user", "content": "Hello"}],
                                             "stream": True}),
     "responses streamed": ("/responses", {"input": "Hello", "stream": True}),
+    "responses streamed store=false": ("/responses", {"input": "Hello", "stream": True,
+                                                      "store": False}),
 }
 
 
