@@ -246,6 +246,9 @@ class Store:
     def stop(self):
         """Write the waiting rows (a worker's graceful stop; atexit too)."""
         self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)  # its batch, if one is under way, goes first
         self.flush()
         if self._waiting:
             log.error("response store: %d responses are lost at shutdown: the store does "
