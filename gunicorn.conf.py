@@ -57,11 +57,13 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    """Write the request-log rows still queued in this worker before it goes."""
+    """Write the request-log rows and kept responses still queued in this worker before it
+    goes."""
     app = getattr(worker, "wsgi", None)
-    writer = getattr(app, "extensions", {}).get("teamgate.request_log")
-    if writer is not None:
-        writer.stop()
+    for name in ("teamgate.request_log", "teamgate.responses"):
+        writer = getattr(app, "extensions", {}).get(name)
+        if writer is not None:
+            writer.stop()
 
 
 def _introduce(worker):

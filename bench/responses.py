@@ -1,7 +1,8 @@
 """The Responses API passthrough beside chat completions, in one run: the fake upstream directly
 and Teamgate (as `make run` serves it, bench/targets.py), one kept-alive connection each (c=1),
 the calls of every kind taking turns so that they share the machine's moments. Kinds: chat, a
-Responses call (Teamgate keeps which deployment made it: one write to the database), the same
+Responses call (Teamgate keeps which deployment made it: remembered in the process, its row
+written by a background batch), the same
 with store=false (nothing kept, as the Codex CLI sends it), and each streamed (time to the last
 byte). Overhead = Teamgate's p50 minus the upstream's own p50 for the same kind; the ratio is
 the Responses kind's overhead over chat's. Prints a table and writes it into RESULTS.md under
@@ -9,7 +10,9 @@ the Responses kind's overhead over chat's. Prints a table and writes it into RES
 
 Run with the tools environment (`make bench` makes it): `cd bench && TEAMGATE_PYTHON=../.venv/bin/python
 .venv-tools/bin/python responses.py
-[--rounds 3] [--calls 600]`."""
+[--rounds 3] [--calls 600] [--redis-url redis://127.0.0.1:6379/0]`; with --redis-url Teamgate keeps
+responses (and limit counters) in that Redis, and the table goes to stdout only (RESULTS.md
+holds the database's)."""
 import argparse
 import http.client
 import json
@@ -32,6 +35,8 @@ KINDS = {  # name -> (path under /v1, body without the model)
     "chat streamed": ("/chat/completions", {"messages": [{"role": "user", "content": "Hello"}],
                                             "stream": True}),
     "responses streamed": ("/responses", {"input": "Hello", "stream": True}),
+    "responses streamed store=false": ("/responses", {"input": "Hello", "stream": True,
+                                                      "store": False}),
 }
 
 
@@ -78,9 +83,10 @@ def table(medians: dict, rounds: int, calls: int) -> list[str]:
         "- c=1, one kept-alive connection per target; every kind takes its turn call by call. "
         "Medians of the rounds' p50s (ms). The upstream answers an OpenAI deployment's "
         "`/responses` at once; Teamgate relays it (only `model` replaced).",
-        "- `responses` includes the one database write that keeps which deployment made the "
-        "response (`store` defaults to true); with `store: false`, as the Codex CLI sends it, "
-        "nothing is written.", "",
+        "- `responses` keeps which deployment made the response (`store` defaults to true): "
+        "the process remembers it at once and a background writer upserts the rows in "
+        "batches every 0.2 s, off the call path; with `store: false`, as the Codex CLI sends "
+        "it, nothing is kept.", "",
         "| kind | direct p50 | Teamgate p50 | overhead p50 | overhead / chat's |",
         "|---|---|---|---|---|"]
     for kind in KINDS:
@@ -95,10 +101,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=600)
+    parser.add_argument("--redis-url", help="REDIS_URL for Teamgate (the store is Redis)")
     args = parser.parse_args()
+    env = {"REDIS_URL": args.redis_url} if args.redis_url else None
     upstream = start_upstream(TEAMGATE_PYTHON, 1)
     with tempfile.TemporaryDirectory() as workdir, open(Path(workdir) / "log", "w") as log:
-        teamgate = start_teamgate(Path(workdir) / "teamgate", upstream.extra["api_base"], log)
+        teamgate = start_teamgate(Path(workdir) / "teamgate", upstream.extra["api_base"], log,
+                                 env=env)
         try:
             base = teamgate.url.removesuffix("/chat/completions")
             direct = Caller(upstream.extra["api_base"], "sk-fake-upstream", "bench-fast")
@@ -111,7 +120,8 @@ def main():
     medians = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
     lines = table(medians, args.rounds, args.calls)
     print("\n".join(lines))
-    write_section(BENCH / "RESULTS.md", SECTION, "\n".join(lines))
+    if not args.redis_url:
+        write_section(BENCH / "RESULTS.md", SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

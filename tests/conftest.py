@@ -52,6 +52,7 @@ def close_app(app):
     """Stop what an app started and close every connection it opened, so that none is left to
     the garbage collector (a ResourceWarning on PostgreSQL)."""
     app.extensions["teamgate.request_log"].stop()
+    app.extensions["teamgate.responses"].stop()
     app.extensions["teamgate.login_throttle"].close()
     app.extensions["teamgate.http"].close()  # pooled upstream connections
     with app.app_context():

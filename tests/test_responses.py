@@ -9,11 +9,14 @@ import time
 import openai
 import pytest
 import redis
+import requests
 
 from tests.conftest import ADMIN, LiveServer, Seed, bearer
 from tests.fake_upstream import Reply, chunk
 from tests.test_limits_redis import RedisServer
 from tests.test_messages import logged
+from tests.test_served import MASTER as SERVED_MASTER
+from tests.test_served import served
 
 PROVIDER_KEY = "sk-provider-responses-team-9876"
 
@@ -164,6 +167,51 @@ def test_azure_deployments_serve_responses_on_the_resource(live, client, seed, u
     assert fetched.path == "/openai/responses/resp_upstream_1?api-version=2025-03-01-preview"
 
 
+def test_azure_openai_clients_responses_calls_reach_the_team_model(live, client, seed, upstream,
+                                                                   app):
+    """AzureOpenAI(azure_endpoint=Teamgate) calls /openai/responses?api-version=... with the
+    key in api-key and the model in the body: the same operation as /v1/responses."""
+    team_id, key = register(client, seed, upstream, model="azure/my-gpt5-deployment",
+                            api_version="2025-03-01-preview")
+    azure = openai.AzureOpenAI(azure_endpoint=live.url, api_key=key,
+                               api_version="2024-12-01-preview", max_retries=0)
+    OPENED.append(azure)
+    upstream.reply(Reply(body=upstream_response("resp_azure_1")),
+                   Reply(chunks=upstream_stream("resp_azure_2"), raw_events=True),
+                   Reply(body=upstream_response("resp_azure_3", "Again.")),
+                   Reply(body=upstream_response("resp_azure_3", "Again.")),
+                   Reply(body={"object": "list", "data": [], "first_id": None,
+                               "last_id": None, "has_more": False}),
+                   Reply(body={"id": "resp_azure_3", "object": "response.deleted",
+                               "deleted": True}))
+    assert azure.responses.create(model="codex", input="hi").output_text == (
+        "Hello from OpenAI.")
+    streamed = azure.responses.create(model="codex", input="hi", stream=True)
+    assert [e for e in streamed if e.type == "response.completed"][0].response.output_text == (
+        "Hi there")
+    follow_up = azure.responses.create(model="codex", input="more",
+                                       previous_response_id="resp_azure_2")
+    assert follow_up.output_text == "Again."
+    assert azure.responses.retrieve("resp_azure_3").id == "resp_azure_3"
+    assert list(azure.responses.input_items.list("resp_azure_3", limit=5)) == []
+    azure.responses.delete("resp_azure_3")
+    with pytest.raises(openai.NotFoundError):
+        azure.responses.retrieve("resp_azure_3")
+    sent = upstream.received
+    assert [(r.method, r.path) for r in sent] == [
+        ("POST", "/openai/responses?api-version=2025-03-01-preview")] * 3 + [
+        ("GET", "/openai/responses/resp_azure_3?api-version=2025-03-01-preview"),
+        ("GET", "/openai/responses/resp_azure_3/input_items?api-version=2025-03-01-preview"
+                "&limit=5"),
+        ("DELETE", "/openai/responses/resp_azure_3?api-version=2025-03-01-preview")]
+    assert all(r.headers["api-key"] == PROVIDER_KEY for r in sent)
+    assert sent[2].body == {"model": "my-gpt5-deployment", "input": "more",
+                            "previous_response_id": "resp_azure_2"}
+    rows = logged(app, client, team_id)
+    assert sorted((r["call_type"], r["model_group"]) for r in rows) == [
+        ("aresponses", "codex")] * 3
+
+
 def test_previous_response_id_goes_to_the_deployment_that_made_it(live, client, seed, upstream,
                                                                    upstream_b):
     team_id, key = register(client, seed, upstream)
@@ -204,6 +252,112 @@ def test_another_teams_response_id_looks_missing(live, client, seed, upstream):
                                       "param": None, "code": "404"}}
 
 
+# kept off the call path: remembered at once, written in batches -------------------------
+
+def test_a_follow_up_through_another_instance_at_once_reaches_the_deployment_that_made_it(
+        live, client, seed, upstream, upstream_b, make_app):
+    """The instance that answered remembers the response and writes its row a batch later;
+    another instance on the same database, asked at once, still finds which deployment made
+    it."""
+    team_id, key = register(client, seed, upstream)
+    register(client, seed, upstream_b, team_id=team_id, key=key)  # balanced with the first
+    other = LiveServer(make_app())
+    try:
+        for turn in range(4):
+            for server in (upstream, upstream_b):
+                server.default = Reply(body=upstream_response(f"resp_{server.name}_{turn}"))
+            first = sdk(live, key).responses.create(model="codex", input="one")
+            maker = upstream if first.id.startswith("resp_a") else upstream_b
+            sdk(other, key).responses.create(model="codex", input="two",
+                                             previous_response_id=first.id)
+            assert maker.received[-1].body.get("previous_response_id") == first.id
+    finally:
+        other.stop()
+
+
+def test_gunicorn_workers_continue_each_others_responses_at_once(tmp_path, database_url, app,
+                                                                 upstream, upstream_b):
+    """Served as `make run` serves it (gevent workers, the writer's batches in native threads):
+    each follow-up, on a new connection that either worker may take, reaches the deployment
+    that made the response asked for the moment before."""
+    with served(tmp_path, database_url, workers=2) as (base, _):
+        admin = bearer(SERVED_MASTER)
+        team = requests.post(base + "/team/new", json={"team_alias": "served"},
+                             headers=admin).json()["team_id"]
+        key = requests.post(base + "/key/generate", json={"team_id": team},
+                            headers=admin).json()["key"]
+        for server in (upstream, upstream_b):
+            assert requests.post(base + "/model/new", headers=bearer(key), json={
+                "model_name": "codex", "model_info": {"team_id": team},
+                "litellm_params": {"model": "openai/gpt-5", "api_base": server.url,
+                                   "api_key": PROVIDER_KEY}}).status_code == 200
+        for turn in range(12):
+            for server in (upstream, upstream_b):
+                server.default = Reply(body=upstream_response(f"resp_{server.name}_{turn}"))
+            with requests.Session() as first_connection:
+                first = first_connection.post(base + "/v1/responses", headers=bearer(key), json={
+                    "model": "codex", "input": "one"}, timeout=10).json()["id"]
+            with requests.Session() as second_connection:
+                answer = second_connection.post(base + "/v1/responses", headers=bearer(key),
+                                                json={"model": "codex", "input": "two",
+                                                      "previous_response_id": first},
+                                                timeout=10)
+            assert answer.status_code == 200, answer.text
+            maker = upstream if first.startswith("resp_a") else upstream_b
+            assert maker.received[-1].body["previous_response_id"] == first
+
+
+def test_a_response_kept_just_before_a_graceful_stop_is_written(live, client, seed, upstream,
+                                                                 make_app):
+    _, key = register(client, seed, upstream)
+    upstream.default = Reply(body=upstream_response("resp_before_stop"))
+    sdk(live, key).responses.create(model="codex", input="one")
+    live.app.extensions["teamgate.responses"].stop()  # what a worker's exit does
+    other = LiveServer(make_app())
+    try:
+        assert sdk(other, key).responses.retrieve("resp_before_stop").id == "resp_before_stop"
+    finally:
+        other.stop()
+    assert upstream.received[-1].path == "/responses/resp_before_stop"
+
+
+def test_a_response_deleted_at_once_stays_deleted_on_every_instance(live, client, seed,
+                                                                     upstream, make_app):
+    _, key = register(client, seed, upstream)
+    upstream.default = Reply(body=upstream_response("resp_gone"))
+    openai_client = sdk(live, key)
+    openai_client.responses.create(model="codex", input="one")
+    openai_client.responses.delete("resp_gone")  # before its row was written
+    time.sleep(0.5)  # batches have gone since
+    other = LiveServer(make_app())
+    try:
+        for caller in (openai_client, sdk(other, key)):
+            with pytest.raises(openai.NotFoundError):
+                caller.responses.retrieve("resp_gone")
+    finally:
+        other.stop()
+
+
+def test_an_expired_response_is_found_by_no_instance(app, make_app, upstream):
+    short, other_app = make_app(RESPONSES_TTL=1), make_app(RESPONSES_TTL=1)
+    one, two = LiveServer(short), LiveServer(other_app)
+    try:
+        _, key = register(short.test_client(), Seed(short.test_client()), upstream)
+        upstream.default = Reply(body=upstream_response("resp_short"))
+        sdk(one, key).responses.create(model="codex", input="one")
+        assert sdk(two, key).responses.retrieve("resp_short").id == "resp_short"
+        time.sleep(1.2)
+        for server in (one, two):
+            with pytest.raises(openai.NotFoundError):
+                sdk(server, key).responses.create(model="codex", input="two",
+                                                  previous_response_id="resp_short")
+        assert [r.body.get("previous_response_id") for r in upstream.received
+                if r.method == "POST"] == [None]
+    finally:
+        one.stop()
+        two.stop()
+
+
 def test_limits_apply_as_on_chat(live, client, seed, upstream):
     team_id = seed.team()
     key = seed.key(team_id, rpm_limit=1)
@@ -220,6 +374,8 @@ def test_the_route_is_in_the_openapi_document(client):
     assert paths["/v1/responses"]["post"]["requestBody"]["content"]["application/json"][
         "schema"]["required"] == ["model", "input"]
     assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
+    assert paths["/openai/responses"]["post"] == paths["/v1/responses"]["post"]
+    assert set(paths["/openai/responses/{response_id}"]) == {"get", "delete"}
 
 
 def test_an_unknown_model_is_refused_as_on_chat(live, client, seed, upstream):

@@ -1,4 +1,5 @@
-"""OpenAI's Responses API: POST /v1/responses, what the Codex CLI and `client.responses` call.
+"""OpenAI's Responses API: POST /v1/responses, what the Codex CLI and `client.responses` call
+(and POST /openai/responses, where Azure OpenAI's client calls it).
 
 OpenAI and Azure deployments take the body as it came (only `model` replaced) and their event
 stream is relayed as it arrives; every other deployment is reached through chat completions
@@ -30,7 +31,9 @@ def usage_counts(usage) -> dict | None:
 
 class Responses(Operation):
     name = "responses"
-    paths = ("/v1/responses", "/responses")
+    # /openai/responses: where AzureOpenAI(azure_endpoint=...).responses calls it (the model in
+    # the body, not under /openai/deployments/{name})
+    paths = ("/v1/responses", "/responses", "/openai/responses")
     summary = "OpenAI's Responses API, streamed or not (the Codex CLI, client.responses)."
     body_schema = {
         "type": "object", "required": ["model", "input"],
@@ -42,6 +45,10 @@ class Responses(Operation):
     }
     stream_end = None  # the stream ends with response.completed, which the upstream sends
     via = "chat"
+
+    @property
+    def log_route(self) -> str:
+        return "/responses"
 
     def check(self, body: dict):
         value = body.get("input")

@@ -1,9 +1,10 @@
 """The Responses API's routes on one response: GET and DELETE /v1/responses/{id}, POST
-/v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items. A response Teamgate relayed is
-asked of the deployment that made it, with the team's key; one it made through chat completions
-is answered from the conversation it keeps. Another team's id, an expired one and one never made
-all answer the same 404."""
+/v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items, and the same under /openai/ for
+Azure OpenAI's client. A response Teamgate relayed is asked of the deployment that made it, with
+the team's key; one it made through chat completions is answered from the conversation it keeps.
+Another team's id, an expired one and one never made all answer the same 404."""
 import json
+from urllib.parse import urlencode
 
 from flask import Response, g, jsonify, request
 
@@ -43,8 +44,10 @@ def _relay(stored: response_store.Stored, method: str, tail: str = "") -> Respon
     """The call asked of the upstream that holds the response, its answer relayed."""
     target = _target(stored)
     url = target.provider.response_url(target, f"/{stored.response_id}{tail}")
-    if request.query_string and method == "GET":
-        url += ("&" if "?" in url else "?") + request.query_string.decode("latin-1")
+    query = urlencode([(name, value) for name, value in request.args.items(multi=True)
+                       if name != "api-version"])  # Azure's client's: the deployment has its own
+    if query and method == "GET":
+        url += ("&" if "?" in url else "?") + query
     headers = {"Content-Type": "application/json", **target.provider.auth_headers(target)}
     body = {} if method == "POST" else None
     sent = calls.send_call(PreparedCall(url, headers, body, method), target, False,
@@ -110,7 +113,7 @@ def response_input_items(response_id: str):
 
 
 def register(bp):
-    for prefix in ("/v1", ""):
+    for prefix in ("/v1", "", "/openai"):  # /openai: Azure OpenAI's client
         bp.add_url_rule(f"{prefix}/responses/<response_id>", view_func=response,
                         methods=["GET", "DELETE"])
         bp.add_url_rule(f"{prefix}/responses/<response_id>/cancel", view_func=response_cancel,

@@ -35,6 +35,7 @@ from webapp.services.request_log_table import MODEL_NAME_LENGTH, RequestLogTable
 
 log = logging.getLogger(__name__)
 BATCH = 500
+INTERVAL = 0.2  # seconds between batches (the response store's writer keeps the same pace)
 ADOPT_EVERY = 10.0  # seconds between looks for spool files that a stopped process left
 
 
@@ -71,7 +72,7 @@ def plain_reason(exc: SQLAlchemyError) -> str:
 
 
 class RequestLogWriter:
-    def __init__(self, app, interval: float = 0.2):
+    def __init__(self, app, interval: float = INTERVAL):
         self.app = app
         self.interval = interval
         config = app.config

@@ -56,6 +56,29 @@ def _mark_keys_used(connection, batch: list[dict]):
                                        for token, at in sorted(latest.items())])
 
 
+def writer_engine(app, lock_wait: float):
+    """An engine for a background writer in native threads (this table's, the response
+    store's): one connection, used by one write at a time, so no pool's locks are shared
+    between the event loop and a native thread."""
+    with app.app_context():
+        url = db.engine.url
+    options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+    connect_args = dict(options.get("connect_args", {}))
+    if url.get_backend_name() == "postgresql":  # a database that is away answers in time
+        connect_args.setdefault("connect_timeout", max(1, round(lock_wait)))
+    return create_engine(url, poolclass=StaticPool, connect_args=connect_args)
+
+
+def limit_lock_wait(connection, lock_wait: float):
+    """Wait at most lock_wait for a lock, so rows wait for the next attempt (or move to the
+    spool) instead of piling up."""
+    milliseconds = max(1, int(lock_wait * 1000))
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+
+
 class RequestLogTable:
     def __init__(self, app, lock_wait: float):
         self.app = app
@@ -69,7 +92,7 @@ class RequestLogTable:
         if self._engine is None:
             self._connect()
         with self._engine.begin() as connection:
-            self._limit_lock_wait(connection)
+            limit_lock_wait(connection, self.lock_wait)
             if verify:  # rows an earlier attempt or replay may have written already
                 present = set(connection.execute(select(TABLE.c.request_id).where(
                     TABLE.c.request_id.in_({row["request_id"] for row in batch}))).scalars())
@@ -79,24 +102,8 @@ class RequestLogTable:
                 spend.add_batch(connection, batch)
                 _mark_keys_used(connection, batch)
 
-    def _limit_lock_wait(self, connection):
-        """Wait at most lock_wait for a lock, so rows move to the spool instead of piling up."""
-        milliseconds = max(1, int(self.lock_wait * 1000))
-        if self._engine.dialect.name == "sqlite":
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {milliseconds}")
-        elif self._engine.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
-
     def _connect(self):
-        # one connection, used by one write at a time: no pool whose locks would be shared
-        # between the event loop and a native thread
-        with self.app.app_context():
-            url = db.engine.url
-        options = self.app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
-        connect_args = dict(options.get("connect_args", {}))
-        if url.get_backend_name() == "postgresql":  # a database that is away answers in time
-            connect_args.setdefault("connect_timeout", max(1, round(self.lock_wait)))
-        self._engine = create_engine(url, poolclass=StaticPool, connect_args=connect_args)
+        self._engine = writer_engine(self.app, self.lock_wait)
         self._insert = _Insert(self._engine.dialect)
 
     def dispose(self):

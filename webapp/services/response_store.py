@@ -3,26 +3,48 @@ one and, for deployments reached through chat completions, the conversation (inp
 items) and the response itself. In the database (every instance on it finds them; expired rows
 are pruned now and then), or in Redis when REDIS_URL is set (Redis expires them).
 
+Keeping a response costs the call nothing: the process that made it remembers it at once (a
+bounded map, each entry for RESPONSES_TTL) and a background writer writes the waiting rows in
+batches, at the request log's pace (webapp/services/request_log.py), the database's in native
+threads as the request log's are. A lookup that misses both the map and the store looks again
+once after a batch, since the row may still wait in another process; at a graceful stop the
+waiting rows are written (bench/responses.py: one upsert, or one Redis SET, per call cost the
+call 0.3 to 0.5 ms).
+
 A response belongs to its owner (the team, or the key when it has no team): another owner's id
 is not found, exactly like an id that never existed."""
+import atexit
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.errors import APIError
 from webapp.extensions import db
 from webapp.models import StoredResponse
+from webapp.services.request_log import INTERVAL, in_native_thread, plain_reason
+from webapp.services.request_log_table import limit_lock_wait, writer_engine
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL = 60.0  # seconds between one process's deletions of expired rows
 TABLE = StoredResponse.__table__
 KEY = ("owner", "response_id")
+FOUND = (TABLE.c.deployment_id, TABLE.c.public_model, TABLE.c.kept, TABLE.c.conversation)
+# what one process remembers of the responses it made: entries, and bytes of conversations
+RECENT_ENTRIES = 10_000
+RECENT_BYTES = 64 * 1024 * 1024
+WAITING_ROWS = 10_000  # rows waiting for a store that refuses writes, before the oldest go
+# another process's row is in the store one batch interval, and that batch's write, after its
+# call answered
+LOOK_AGAIN_AFTER = INTERVAL + 0.05
 
 
 @dataclass
@@ -45,51 +67,58 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class DatabaseStore:
+class Table:
+    """The stored_responses table: batches upserted in a native thread, on an engine of the
+    writer's own; lookups and removals on the app's."""
+    native = True  # its driver blocks: written in gevent's native threads
+    errors = (SQLAlchemyError,)
+
     def __init__(self, app):
-        self.app = app  # rows are also written from inside a stream, outside any app context
-        self.pruned = 0.0
-        self.upsert = None
+        self.app = app
+        self.lock_wait = app.config["REQUEST_LOG_LOCK_WAIT"]
         self.engine = None
+        self.upsert = None
+        self.pruned = 0.0
 
-    def put(self, owner: str, stored: Stored, conversation: str | None, ttl: int):
-        """One upsert on a connection of its own (no ORM session: this is on the call path)."""
-        values = {"owner": owner, "response_id": stored.response_id,
-                  "deployment_id": stored.deployment_id, "public_model": stored.public_model,
-                  "kept": stored.kept, "conversation": conversation,
-                  "expires_at": _now() + timedelta(seconds=ttl)}
+    def write(self, rows: list[dict]):
+        """One transaction: the rows upserted, expired ones now and then deleted."""
         if self.engine is None:
-            with self.app.app_context():
-                self.engine = db.engine
-        with self.engine.begin() as connection:
-            connection.execute(self._upsert(connection.dialect.name), values)
-            if time.monotonic() - self.pruned > PRUNE_INTERVAL:
-                self.pruned = time.monotonic()
-                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
-
-    def _upsert(self, dialect_name: str):
-        """The statement, made once (making it costs more than running it)."""
-        if self.upsert is None:
-            dialect = postgresql if dialect_name == "postgresql" else sqlite
+            self.engine = writer_engine(self.app, self.lock_wait)
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
             statement = dialect.insert(TABLE)
             self.upsert = statement.on_conflict_do_update(
                 index_elements=list(KEY), set_={c.name: statement.excluded[c.name]
                                                 for c in TABLE.columns if c.name not in KEY})
-        return self.upsert
+        with self.engine.begin() as connection:
+            limit_lock_wait(connection, self.lock_wait)
+            connection.execute(self.upsert, rows)
+            if time.monotonic() - self.pruned > PRUNE_INTERVAL:
+                self.pruned = time.monotonic()
+                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
 
-    def get(self, owner: str, response_id: str) -> tuple | None:
-        row = db.session.get(StoredResponse, (owner, response_id))
+    def read(self, owner: str, response_id: str) -> tuple | None:
+        with db.engine.connect() as connection:  # its own transaction: it sees new rows
+            row = connection.execute(select(*FOUND, TABLE.c.expires_at).where(
+                TABLE.c.owner == owner, TABLE.c.response_id == response_id)).first()
         if row is None or row.expires_at < _now():
             return None
-        return row.deployment_id, row.public_model, row.kept, row.conversation
+        return tuple(row)[:4]
 
-    def remove(self, owner: str, response_id: str):
-        db.session.execute(delete(StoredResponse).where(
-            StoredResponse.owner == owner, StoredResponse.response_id == response_id))
-        db.session.commit()
+    def delete(self, owner: str, response_id: str):
+        with db.engine.begin() as connection:
+            connection.execute(delete(TABLE).where(TABLE.c.owner == owner,
+                                                   TABLE.c.response_id == response_id))
+
+    def close(self):
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
 
 
-class RedisStore:
+class Redis:
+    """One key per response, expiring with it; a batch is one pipeline."""
+    native = False  # its sockets are gevent's: written in the event loop
+
     def __init__(self, url: str, timeout: float):
         import redis  # only deployments that set REDIS_URL need the client loaded
 
@@ -101,16 +130,18 @@ class RedisStore:
     def _key(owner: str, response_id: str) -> str:
         return f"teamgate:response:{owner}:{response_id}"
 
-    def put(self, owner: str, stored: Stored, conversation: str | None, ttl: int):
-        value = json.dumps([stored.deployment_id, stored.public_model, stored.kept,
-                            conversation])
-        try:
-            self.client.set(self._key(owner, stored.response_id), value, ex=ttl)
-        except self.errors as error:  # the answer is the caller's all the same
-            log.warning("response %s not kept: Redis failed (%s)", stored.response_id,
-                        type(error).__name__)
+    def write(self, rows: list[dict]):
+        now = _now()
+        pipeline = self.client.pipeline(transaction=False)
+        for row in rows:
+            seconds = int((row["expires_at"] - now).total_seconds())
+            if seconds > 0:
+                pipeline.set(self._key(row["owner"], row["response_id"]), json.dumps(
+                    [row["deployment_id"], row["public_model"], row["kept"],
+                     row["conversation"]]), ex=seconds)
+        pipeline.execute()
 
-    def get(self, owner: str, response_id: str) -> tuple | None:
+    def read(self, owner: str, response_id: str) -> tuple | None:
         try:
             value = self.client.get(self._key(owner, response_id))
         except self.errors:
@@ -118,19 +149,153 @@ class RedisStore:
                                 "again.") from None
         return tuple(json.loads(value)) if value else None
 
-    def remove(self, owner: str, response_id: str):
+    def delete(self, owner: str, response_id: str):
         try:
             self.client.delete(self._key(owner, response_id))
         except self.errors:
             raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
                                 "again.") from None
 
+    def close(self):
+        self.client.close()
+
+
+class Store:
+    """The responses this process made, remembered at once, and a writer that takes their rows
+    to `rows` (Table or Redis) in batches."""
+
+    def __init__(self, rows, interval: float = INTERVAL):
+        self.rows = rows
+        self.interval = interval
+        self._recent: OrderedDict = OrderedDict()  # key -> (monotonic expiry, found, size)
+        self._recent_bytes = 0
+        self._waiting: dict = {}  # key -> row, oldest first
+        self._memory = threading.Lock()  # the map and the waiting rows (held for microseconds)
+        self._writing = threading.Lock()  # one batch at a time; a removal waits for it
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._refused = False
+        atexit.register(self.stop)
+
+    def put(self, owner: str, stored: Stored, conversation: str | None, ttl: int):
+        """Remembered here at once, its row written by the next batch."""
+        key = (owner, stored.response_id)
+        row = {"owner": owner, "response_id": stored.response_id,
+               "deployment_id": stored.deployment_id, "public_model": stored.public_model,
+               "kept": stored.kept, "conversation": conversation,
+               "expires_at": _now() + timedelta(seconds=ttl)}
+        found = (stored.deployment_id, stored.public_model, stored.kept, conversation)
+        size = len(conversation or "")
+        with self._memory:
+            self._forget_recent(key)
+            self._recent[key] = (time.monotonic() + ttl, found, size)
+            self._recent_bytes += size
+            while self._recent and (len(self._recent) > RECENT_ENTRIES
+                                    or self._recent_bytes > RECENT_BYTES):
+                self._recent_bytes -= self._recent.popitem(last=False)[1][2]
+            self._waiting.pop(key, None)
+            self._waiting[key] = row
+            self._trim_waiting()
+        if self._thread is None:
+            self._start()
+
+    def get(self, owner: str, response_id: str) -> tuple | None:
+        found = self._remembered(owner, response_id) or self.rows.read(owner, response_id)
+        if found is None:  # its row may still wait in the process that made it
+            time.sleep(LOOK_AGAIN_AFTER)
+            found = self._remembered(owner, response_id) or self.rows.read(owner, response_id)
+        return found
+
+    def remove(self, owner: str, response_id: str):
+        with self._writing:  # a batch being written now is in before the row is deleted
+            with self._memory:
+                self._forget_recent((owner, response_id))
+                self._waiting.pop((owner, response_id), None)
+            self.rows.delete(owner, response_id)
+
+    def flush(self) -> int:
+        """Write the waiting rows now in one batch, unless the store refuses them (they wait
+        for the next); returns how many were written."""
+        with self._writing:
+            with self._memory:
+                batch, self._waiting = self._waiting, {}
+            if not batch:
+                return 0
+            try:
+                if self.rows.native:
+                    in_native_thread(self.rows.write, list(batch.values()))
+                else:
+                    self.rows.write(list(batch.values()))
+            except self.rows.errors as exc:
+                with self._memory:  # rows kept since then are newer
+                    self._waiting = {**batch, **self._waiting}
+                    self._trim_waiting()
+                if not self._refused:
+                    reason = (plain_reason(exc) if isinstance(exc, SQLAlchemyError)
+                              else "Redis did not answer")
+                    log.warning("response store: %s (%s); %d rows wait until it takes them",
+                                reason, getattr(exc, "orig", exc).__class__.__name__,
+                                len(self._waiting))
+                self._refused = True
+                return 0
+            if self._refused:
+                log.warning("response store: rows are written again")
+                self._refused = False
+            return len(batch)
+
+    def stop(self):
+        """Write the waiting rows (a worker's graceful stop; atexit too)."""
+        self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)  # its batch, if one is under way, goes first
+        self.flush()
+        if self._waiting:
+            log.error("response store: %d responses are lost at shutdown: the store does "
+                      "not take them", len(self._waiting))
+        self.rows.close()
+
+    def _start(self):
+        with self._memory:
+            if self._thread is not None or self._stopped.is_set():
+                return
+            self._thread = threading.Thread(target=self._run, name="response-store",
+                                            daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stopped.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive any one failure
+                log.exception("response store: the writer failed; it goes on")
+
+    def _remembered(self, owner: str, response_id: str) -> tuple | None:
+        entry = self._recent.get((owner, response_id))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def _forget_recent(self, key):
+        entry = self._recent.pop(key, None)
+        if entry is not None:
+            self._recent_bytes -= entry[2]
+
+    def _trim_waiting(self):
+        dropped = 0
+        while len(self._waiting) > WAITING_ROWS:
+            del self._waiting[next(iter(self._waiting))]
+            dropped += 1
+        if dropped:
+            log.error("response store: %d responses dropped: more than %d wait for the "
+                      "store", dropped, WAITING_ROWS)
+
 
 def init_app(app):
     config = app.config
-    app.extensions["teamgate.responses"] = (
-        RedisStore(config["REDIS_URL"], config["LIMITS_REDIS_TIMEOUT"]) if config["REDIS_URL"]
-        else DatabaseStore(app))
+    rows = (Redis(config["REDIS_URL"], config["LIMITS_REDIS_TIMEOUT"]) if config["REDIS_URL"]
+            else Table(app))
+    app.extensions["teamgate.responses"] = Store(rows)
 
 
 @dataclass
