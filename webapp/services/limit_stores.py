@@ -1,6 +1,7 @@
 """Where the limit counters live: a SQLite file every worker of one machine shares (the embedded
 default), or Redis (or Valkey) that every instance shares. Both check all of a call's subjects
 and count them in one atomic step, so no two workers can both take the last place."""
+import hashlib
 import logging
 import os
 import sqlite3
@@ -151,76 +152,117 @@ class SQLiteStore:
         self._transaction(work)
 
 
-# KEYS: none (the minute's keys are named from Redis's own clock, so instances whose clocks
-# differ still share one window). ARGV: ticket, slot ms, then five per check: subject, rpm,
-# parallel, tpm, estimate (-1: not limited). Returns {refused check (1-based) or 0, limit,
-# window, seconds left in the minute}.
-ADMIT = """
+# One script carries everything a trip to Redis brings. KEYS: none (the minute's keys are named
+# from Redis's own clock, so instances whose clocks differ still share one window). ARGV: slot
+# ms; the number of token corrections, then three each: subject, window, tokens to add; then
+# operations, each "a" (an admission: ticket, number of checks, then five per check: subject,
+# rpm, parallel, tpm, estimate, -1 for not limited) or "r" (a release of a call's slots: ticket,
+# number of subjects, the subjects). Returns {window, seconds left in the minute}, then for each
+# admission in order {refused check (1-based) or 0, limit}.
+TRIP = """
 local t = redis.call('TIME')
 local seconds = tonumber(t[1])
 local now = seconds * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = math.floor(seconds / 60)
 local left = 60 - seconds % 60
-local n = (#ARGV - 2) / 5
-for i = 0, n - 1 do
-  local b = 3 + i * 5
-  local subject = ARGV[b]
-  local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  if rpm >= 0 or tpm >= 0 then
-    local counts = redis.call('HMGET', 'teamgate:minute:' .. subject .. ':' .. window,
-                              'requests', 'tokens')
-    if rpm >= 0 and tonumber(counts[1] or 0) >= rpm then return {i + 1, 'rpm', window, left} end
-    if tpm >= 0 and tonumber(counts[2] or 0) + tonumber(ARGV[b + 4]) > tpm then
-      return {i + 1, 'tpm', window, left}
+local slot_ms = tonumber(ARGV[1])
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  local minute = 'teamgate:minute:' .. ARGV[i] .. ':' .. ARGV[i + 1]
+  if redis.call('EXISTS', minute) == 1 then
+    redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[i + 2]))
+  end
+  i = i + 3
+end
+local out = {window, left}
+while i <= #ARGV do
+  local op, ticket, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  if op == 'r' then
+    for k = i, i + n - 1 do redis.call('ZREM', 'teamgate:slots:' .. ARGV[k], ticket) end
+    i = i + n
+  else
+    local refused, limit = 0, ''
+    for k = 0, n - 1 do
+      local b = i + k * 5
+      local subject = ARGV[b]
+      local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+      if rpm >= 0 or tpm >= 0 then
+        local counts = redis.call('HMGET', 'teamgate:minute:' .. subject .. ':' .. window,
+                                  'requests', 'tokens')
+        if rpm >= 0 and tonumber(counts[1] or 0) >= rpm then
+          refused, limit = k + 1, 'rpm'
+        elseif tpm >= 0 and tonumber(counts[2] or 0) + tonumber(ARGV[b + 4]) > tpm then
+          refused, limit = k + 1, 'tpm'
+        end
+      end
+      if refused == 0 and par >= 0 then
+        local slots = 'teamgate:slots:' .. subject
+        redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+        if redis.call('ZCARD', slots) >= par then refused, limit = k + 1, 'parallel' end
+      end
+      if refused ~= 0 then break end
     end
-  end
-  if par >= 0 then
-    local slots = 'teamgate:slots:' .. subject
-    redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
-    if redis.call('ZCARD', slots) >= par then return {i + 1, 'parallel', window, 1} end
+    if refused == 0 then
+      for k = 0, n - 1 do
+        local b = i + k * 5
+        local subject = ARGV[b]
+        if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
+          local minute = 'teamgate:minute:' .. subject .. ':' .. window
+          redis.call('HINCRBY', minute, 'requests', 1)
+          redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
+          redis.call('EXPIRE', minute, 120)
+        end
+        if tonumber(ARGV[b + 2]) >= 0 then
+          local slots = 'teamgate:slots:' .. subject
+          redis.call('ZADD', slots, now + slot_ms, ticket)
+          redis.call('PEXPIRE', slots, slot_ms)
+        end
+      end
+    end
+    out[#out + 1] = refused
+    out[#out + 1] = limit
+    i = i + n * 5
   end
 end
-for i = 0, n - 1 do
-  local b = 3 + i * 5
-  local subject = ARGV[b]
-  if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
-    local minute = 'teamgate:minute:' .. subject .. ':' .. window
-    redis.call('HINCRBY', minute, 'requests', 1)
-    redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
-    redis.call('EXPIRE', minute, 120)
-  end
-  if tonumber(ARGV[b + 2]) >= 0 then
-    local slots = 'teamgate:slots:' .. subject
-    redis.call('ZADD', slots, now + tonumber(ARGV[2]), ARGV[1])
-    redis.call('PEXPIRE', slots, tonumber(ARGV[2]))
-  end
-end
-return {0, '', window, left}
+return out
 """
-# ARGV: ticket, window, tokens to add, then two per check: subject, flags ("p": parallel slot,
-# "t": tokens counted)
-RELEASE = """
-local delta = tonumber(ARGV[3])
-for b = 4, #ARGV, 2 do
-  local flags = ARGV[b + 1]
-  if string.find(flags, 'p') then redis.call('ZREM', 'teamgate:slots:' .. ARGV[b], ARGV[1]) end
-  if delta ~= 0 and string.find(flags, 't') then
-    local minute = 'teamgate:minute:' .. ARGV[b] .. ':' .. ARGV[2]
-    if redis.call('EXISTS', minute) == 1 then redis.call('HINCRBY', minute, 'tokens', delta) end
-  end
-end
-return 0
-"""
+TRIP_SHA = hashlib.sha1(TRIP.encode()).hexdigest()
+FLUSH_SECONDS = 0.05  # how long a token correction waits for a trip to carry it, at most
 
 
 def _limit(value) -> int:
     return -1 if value is None else int(value)
 
 
+class _Waiting:
+    """One operation waiting for the process's next trip to Redis."""
+    __slots__ = ("args", "result", "ready", "lead")
+
+    def __init__(self, args: list | None):
+        self.args, self.result, self.ready, self.lead = args, None, None, False
+
+
 class RedisStore:
-    """Counters on a single Redis or Valkey server, shared by every instance; each admission and
-    each release is one Lua script, so it is atomic on the server. Slots expire after
-    slot_seconds, so a crashed worker's slots stop counting."""
+    """Counters on a single Redis or Valkey server, shared by every instance.
+
+    Each process holds one connection and sends one script at a time over it (a trip); the
+    script is atomic on the server, so every admission it carries is checked and counted as if
+    alone, and limits stay exact across workers and instances. What waits while a trip is out
+    goes together in the next one: admissions and slot releases that arrive meanwhile (each
+    caller waits for its own answer), and the token corrections of settled calls.
+
+    A token correction (real tokens minus the reservation) does not make a trip of its own: it
+    is added to the process's pending corrections (one sum per subject and minute), which the
+    next trip carries, before that trip's admissions are checked. When no trip goes within
+    FLUSH_SECONDS (50 ms), one goes for the corrections alone. So for at most FLUSH_SECONDS
+    (plus one trip's time) other processes still see a settled call's reservation instead of
+    its real tokens; this process's own next admission always sees them. If Redis fails in
+    that time the corrections it carried are lost, as are those pending when a worker exits.
+    Slot releases (max_parallel_requests) are never deferred: settle() returns once Redis has
+    removed the slots.
+
+    Slots expire after slot_seconds, so a crashed worker's slots stop counting."""
 
     def __init__(self, url: str, slot_seconds: float, timeout: float):
         import redis  # only deployments that set REDIS_URL need the client loaded
@@ -228,34 +270,163 @@ class RedisStore:
         from redis.retry import Retry
 
         self._errors = (redis.RedisError, OSError)
-        # one immediate retry replaces a pooled connection Redis closed (a restart); more, with
-        # backoff (redis-py's default), would hold every call up while Redis is down
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                            socket_connect_timeout=timeout,
-                                            retry=Retry(NoBackoff(), 1))
-        self._admit = self._client.register_script(ADMIT)
-        self._release = self._client.register_script(RELEASE)
+        self._connection_error = redis.ConnectionError
+        self._no_script = redis.exceptions.NoScriptError
+        # connecting is tried twice at once, never with backoff (redis-py's default would hold
+        # every call up while Redis is down)
+        self._pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout,
+                                                   socket_connect_timeout=timeout,
+                                                   retry=Retry(NoBackoff(), 1))
         self.slot_ms = int(slot_seconds * 1000)
+        self._connection, self._pid = None, None
+        self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []  # for the next trip
+        self._leading = False  # a trip is out (its sender takes the next one too, or hands over)
+        self._corrections: dict[tuple[str, int], int] = {}
+        self._flusher_pid, self._wake = None, None
 
     def admit(self, checks: list[Check], ticket: str) -> tuple[int, Refusal | None]:
-        args = [ticket, self.slot_ms]
+        args = ["a", ticket, len(checks)]
         for check in checks:
             args += [check.subject, _limit(check.rpm), _limit(check.parallel), _limit(check.tpm),
                      check.estimate]
-        try:
-            index, limit, window, left = self._admit(args=args)
-        except self._errors as error:
-            raise Unavailable(type(error).__name__) from None
+        index, limit, window, left = self._trip(args)
         if not index:
             return int(window), None
         return int(window), Refusal(int(index) - 1, limit.decode(), max(1, int(left)))
 
     def release(self, checks: list[Check], ticket: str, window: int, tokens: int):
-        args = [ticket, window, tokens]
-        for check in checks:
-            args += [check.subject, ("p" if check.parallel is not None else "")
-                     + ("t" if check.tpm is not None else "")]
+        if tokens:
+            with self._lock:
+                for check in checks:
+                    if check.tpm is not None:
+                        key = (check.subject, window)
+                        self._corrections[key] = self._corrections.get(key, 0) + tokens
+        slots = [check.subject for check in checks if check.parallel is not None]
+        if slots:
+            self._trip(["r", ticket, len(slots), *slots])  # carries the corrections too
+        elif tokens:
+            self._flush_soon()
+
+    def _trip(self, args: list | None):
+        """Send args (an operation, None: only the pending corrections) in the next trip and
+        return its answer: (refused, limit, window, left) for an admission."""
+        mine = _Waiting(args)
+        with self._lock:
+            self._waiting.append(mine)
+            follow = self._leading
+            if follow:
+                mine.ready = threading.Event()
+            else:
+                self._leading = True
+        if follow:
+            try:
+                mine.ready.wait()
+            except BaseException:  # killed while waiting (a worker's shutdown)
+                self._abandon(mine)
+                raise
+            if not mine.lead:
+                if isinstance(mine.result, Unavailable):
+                    raise mine.result
+                return mine.result
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+            corrections, self._corrections = self._corrections, {}
+        answers = None
         try:
-            self._release(args=args)
+            answers = self._send(batch, corrections)
+        except Unavailable as error:
+            answers = error
+        finally:
+            if answers is None:  # something else went wrong: nobody must wait for ever
+                answers = Unavailable("trip failed")
+            self._answer(batch, answers)
+        if isinstance(mine.result, Unavailable):
+            raise mine.result
+        return mine.result
+
+    def _answer(self, batch: list[_Waiting], answers):
+        position = 2
+        for waiting in batch:
+            if isinstance(answers, Unavailable):
+                waiting.result = answers
+            elif waiting.args is not None and waiting.args[0] == "a":
+                waiting.result = (answers[position], answers[position + 1], answers[0],
+                                  answers[1])
+                position += 2
+        with self._lock:
+            successor = self._waiting[0] if self._waiting else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.lead = True  # what arrived during this trip goes in the next
+        for waiting in batch:
+            if waiting.ready is not None:
+                waiting.ready.set()
+        if successor is not None:
+            successor.ready.set()
+
+    def _abandon(self, mine: _Waiting):
+        """A caller that stops waiting: unsent, its operation is dropped; handed the next trip,
+        it hands it on."""
+        with self._lock:
+            if mine not in self._waiting:
+                return  # out in a trip already
+            self._waiting.remove(mine)
+            if not mine.lead:
+                return
+            successor = self._waiting[0] if self._waiting else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.lead = True
+        if successor is not None:
+            successor.ready.set()
+
+    def _send(self, batch: list[_Waiting], corrections: dict) -> list:
+        args = [self.slot_ms, len(corrections)]
+        for (subject, window), tokens in corrections.items():
+            args += [subject, window, tokens]
+        for waiting in batch:
+            if waiting.args is not None:
+                args += waiting.args
+        try:
+            try:
+                return self._run(args)
+            except self._connection_error:  # a connection Redis closed (a restart): once more
+                return self._run(args)
         except self._errors as error:
             raise Unavailable(type(error).__name__) from None
+
+    def _run(self, args: list) -> list:
+        if self._connection is None or self._pid != os.getpid():  # never share one over a fork
+            self._connection, self._pid = self._pool.make_connection(), os.getpid()
+        connection = self._connection
+        connection.send_command("EVALSHA", TRIP_SHA, 0, *args)
+        try:
+            return connection.read_response()
+        except self._no_script:  # a Redis that has not seen the script yet (or restarted)
+            connection.send_command("EVAL", TRIP, 0, *args)
+            return connection.read_response()
+
+    def _flush_soon(self):
+        """Make sure a trip goes within FLUSH_SECONDS to carry the pending corrections."""
+        if self._flusher_pid != os.getpid():
+            with self._lock:
+                if self._flusher_pid != os.getpid():
+                    self._wake = threading.Event()
+                    threading.Thread(target=self._flush, args=(self._wake,), daemon=True,
+                                     name="teamgate-limits-flush").start()
+                    self._flusher_pid = os.getpid()
+        self._wake.set()
+
+    def _flush(self, wake):
+        while True:
+            wake.wait()
+            time.sleep(FLUSH_SECONDS)
+            wake.clear()
+            if self._corrections:  # an admission may have carried them meanwhile
+                try:
+                    self._trip(None)
+                except Unavailable as error:
+                    log.debug("limits: token corrections lost (%s)", error)
