@@ -80,7 +80,8 @@ def write_report(path, meta: dict, results: dict):
     lines = ["# Benchmark results", "",
              f"- Machine: {meta['machine']}",
              f"- Command: `{meta['command']}` (arguments: {meta['args']})",
-             f"- Date: {meta['date']}",
+             f"- Date: {meta['date']}" + (f"; load average {meta['load']}" if meta.get("load")
+                                          else ""),
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every scenario "
              f"against every target in turn. CPU shares are of the whole machine (1.0 = all "
              f"cores); in the direct column the gateway is the fake upstream itself. The machine's 2 "
@@ -102,8 +103,8 @@ def write_report(path, meta: dict, results: dict):
     path.write_text("\n".join(lines) + "\n" + kept_sections(path))
 
 
-# written by other bench tools (messages.py, responses.py), kept when the table is rewritten
-KEPT_HEADINGS = ("## Messages API", "## Responses API")
+# written by other bench tools (messages.py, responses.py, run.py --limits), kept when the table is rewritten
+KEPT_HEADINGS = ("## Messages API", "## Responses API", "## Budgets and limits")
 
 
 def kept_sections(path) -> str:
@@ -181,7 +182,8 @@ def write_limits_report(path, meta: dict, results: dict, runs: dict):
     names = ["teamgate", *[n for n in results if n.startswith("teamgate-limits-")]]
     lines = ["# Budgets and limits on: the cost of counting", "",
              f"- Machine: {meta['machine']}", f"- Command: `{meta['command']}`",
-             f"- Date: {meta['date']}",
+             f"- Date: {meta['date']}" + (f"; load average {meta['load']}" if meta.get("load")
+                                          else ""),
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every target in "
              "turn. The limited runs put `max_budget` with `budget_duration`, `rpm_limit` and "
              "`tpm_limit` (high enough never to refuse) on the measured key and prices on its "
@@ -201,3 +203,12 @@ def write_limits_report(path, meta: dict, results: dict, runs: dict):
                      f"{_ratio(rps, off.get('c32', {}).get('rps'))} | "
                      f"{_f(results[name].get('c32', {}).get('errors'))} |")
     path.write_text("\n".join(lines) + "\n")
+    # the same table in RESULTS.md, where the targets are kept; the reading stays in LIMITS.md
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("| |")):]
+    load = f", load average {meta['load']}" if meta.get("load") else ""
+    write_section(path.with_name("RESULTS.md"), "## Budgets and limits", "\n".join([
+        "## Budgets and limits", "",
+        f"- Command: `{meta['command']}`; {meta['date']}{load}; {meta['machine']}.",
+        f"- Medians of {meta['args']['rounds']} rounds. Targets: c=1 overhead p50 <= 1.5 ms "
+        "embedded, <= 2 ms on Redis; c=32 >= 80 % of limits off. What is counted, and the "
+        f"reading: [{path.name}]({path.name}).", "", *table]))
