@@ -1,6 +1,8 @@
 """Where the limit counters live: a SQLite file every worker of one machine shares (the embedded
 default), or Redis (or Valkey) that every instance shares. Both check all of a call's subjects
-and count them in one atomic step, so no two workers can both take the last place."""
+and count them in one atomic step, so no two workers can both take the last place. On Redis
+the replacing of a settled call's token reservation by its real tokens is deferred, by 50 ms at
+most (FLUSH_SECONDS; RedisStore says how); admissions and slot releases never are."""
 import hashlib
 import logging
 import os
