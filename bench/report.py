@@ -1,4 +1,5 @@
 """bench/RESULTS.md from the medians: one table, Teamgate/LiteLLM ratios, the acceptance checks."""
+import statistics
 
 
 def _f(value, digits=2) -> str:
@@ -80,7 +81,8 @@ def write_report(path, meta: dict, results: dict):
     lines = ["# Benchmark results", "",
              f"- Machine: {meta['machine']}",
              f"- Command: `{meta['command']}` (arguments: {meta['args']})",
-             f"- Date: {meta['date']}",
+             f"- Date: {meta['date']}" + (f"; load average {meta['load']}" if meta.get("load")
+                                          else ""),
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every scenario "
              f"against every target in turn. CPU shares are of the whole machine (1.0 = all "
              f"cores); in the direct column the gateway is the fake upstream itself. The machine's 2 "
@@ -102,8 +104,8 @@ def write_report(path, meta: dict, results: dict):
     path.write_text("\n".join(lines) + "\n" + kept_sections(path))
 
 
-# written by other bench tools (messages.py, responses.py), kept when the table is rewritten
-KEPT_HEADINGS = ("## Messages API", "## Responses API")
+# written by other bench tools (messages.py, responses.py, run.py --limits), kept when the table is rewritten
+KEPT_HEADINGS = ("## Messages API", "## Responses API", "## Budgets and limits")
 
 
 def kept_sections(path) -> str:
@@ -181,7 +183,8 @@ def write_limits_report(path, meta: dict, results: dict, runs: dict):
     names = ["teamgate", *[n for n in results if n.startswith("teamgate-limits-")]]
     lines = ["# Budgets and limits on: the cost of counting", "",
              f"- Machine: {meta['machine']}", f"- Command: `{meta['command']}`",
-             f"- Date: {meta['date']}",
+             f"- Date: {meta['date']}" + (f"; load average {meta['load']}" if meta.get("load")
+                                          else ""),
              f"- Medians of {meta['args']['rounds']} rounds; each round runs every target in "
              "turn. The limited runs put `max_budget` with `budget_duration`, `rpm_limit` and "
              "`tpm_limit` (high enough never to refuse) on the measured key and prices on its "
@@ -189,7 +192,14 @@ def write_limits_report(path, meta: dict, results: dict, runs: dict):
              "reserved and settled under the limits. Targets: c=1 overhead p50 <= 1.5 ms "
              "embedded, <= 2 ms on Redis; c=32 >= 80 % of limits off.", "",
              "| | c=1 overhead p50 (ms) | c=1 overhead p50, each round | c=32 throughput (req/s) "
-             "| c=32 / limits off | c=32 errors |", "|---|---|---|---|---|---|"]
+             "| c=32 / limits off | c=32 errors | c=32 calls per gateway CPU second / limits off "
+             "|", "|---|---|---|---|---|---|---|"]
+
+    def per_cpu(name):  # steadier than req/s on a shared machine: how much each call costs
+        shares = [run["c32"]["rps"] / run["c32"]["cpu_gateway"] for run in runs[name]
+                  if run.get("c32", {}).get("cpu_gateway")]
+        return statistics.median(shares) if shares else None
+
     for name in names:
         c1 = results[name].get("c1", {})
         overhead = None if direct is None or c1.get("p50_ms") is None else \
@@ -199,5 +209,21 @@ def write_limits_report(path, meta: dict, results: dict, runs: dict):
         rps = results[name].get("c32", {}).get("rps")
         lines.append(f"| {name} | {_f(overhead)} | {rounds} | {_f(rps)} | "
                      f"{_ratio(rps, off.get('c32', {}).get('rps'))} | "
-                     f"{_f(results[name].get('c32', {}).get('errors'))} |")
+                     f"{_f(results[name].get('c32', {}).get('errors'))} | "
+                     f"{_ratio(per_cpu(name), per_cpu('teamgate'))} |")
+    lines += ["", "The last column divides each round's c=32 calls per second by the share of "
+              "the machine's CPU that Teamgate's processes used in it (the medians of the rounds, "
+              "against limits off), so that a round in which other work on the machine took CPU "
+              "from Teamgate still measures what each call costs. A Redis server's own CPU is "
+              "not in it."]
     path.write_text("\n".join(lines) + "\n")
+    # the same table in RESULTS.md, where the targets are kept; the reading stays in LIMITS.md
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("| |")):]
+    table = table[:table.index("")]
+    load = f", load average {meta['load']}" if meta.get("load") else ""
+    write_section(path.with_name("RESULTS.md"), "## Budgets and limits", "\n".join([
+        "## Budgets and limits", "",
+        f"- Command: `{meta['command']}`; {meta['date']}{load}; {meta['machine']}.",
+        f"- Medians of {meta['args']['rounds']} rounds. Targets: c=1 overhead p50 <= 1.5 ms "
+        "embedded, <= 2 ms on Redis; c=32 >= 80 % of limits off. What is counted, and the "
+        f"reading: [{path.name}]({path.name}).", "", *table]))

@@ -180,6 +180,7 @@ def main():
     args = parser.parse_args()
     args.scenarios = args.scenarios.split(",")
     args.limits = [mode for mode in args.limits.split(",") if mode]
+    load_before = os.getloadavg()  # the machine may be shared: the figures say under what load
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
     names = args.targets.split(",")
@@ -222,7 +223,9 @@ def main():
         "cd bench && TEAMGATE_PYTHON=" + os.environ.get("TEAMGATE_PYTHON", "../.venv/bin/python")
         + " .venv-tools/bin/python " + shlex.join(sys.argv))
     meta = {"command": command, "machine": machine(), "args": vars(args),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "load": "{:.1f}, {:.1f}, {:.1f} at the start, {:.1f}, {:.1f}, {:.1f} at the end".format(
+                *load_before, *os.getloadavg())}
     (out / "results.json").write_text(json.dumps(
         {"meta": meta, "medians": results, "runs": runs}, indent=2, default=str))
     if args.limits:

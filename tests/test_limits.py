@@ -109,6 +109,10 @@ def test_a_call_larger_than_the_tpm_limit_never_reaches_the_upstream(client, see
 
 
 def test_settled_calls_count_their_real_tokens_instead_of_the_reservation(app):
+    check_settling(app)
+
+
+def check_settling(app):
     """settle(prompt, completion) replaces the 304 reserved with what the upstream reported;
     release() without counts leaves the reservation counted."""
     principal = Principal(kind="team_key", actor="k", key_token=uuid.uuid4().hex,

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.conftest import bearer
+from tests.test_limits import check_settling
 from tests.test_served import free_port
 from webapp.services import limit_stores, limits
 
@@ -112,7 +113,7 @@ def test_a_slot_nobody_gives_back_expires(redis_server, tmp_path):
 
 def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
     """A budget's counter starts from the database's spend, calls in flight hold their estimate,
-    a call is refused once spend plus holds reach max_budget, and a settled call counts its
+    a call is refused once spend plus holds reach max_budget (its message's current cost), and a settled call counts its
     real cost instead of its hold; a hold nobody settles expires like a slot. On Redis and in
     the embedded file alike."""
     for store in (limit_stores.RedisStore(redis_server.url, 0.3, 0.5),
@@ -122,7 +123,8 @@ def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
         assert refusal is None  # 0.5 spent + 0 held < 1.0
         assert store.admit([], "second", hold, 0.3)[1] is None  # 0.5 + 0.3 held
         refusal = store.admit([], "third", hold, 0.3)[1]  # 0.5 + 0.6 held: no
-        assert (refusal.limit, refusal.index, refusal.spent) == ("budget", 0, 0.5)
+        assert (refusal.limit, refusal.index) == ("budget", 0)
+        assert abs(refusal.spent - 1.1) < 1e-9  # what LiteLLM's message calls the current cost
         store.release([], "first", window, 0, hold, 0.1)  # its hold becomes 0.1 spent
         store.release([], "second", window, 0, hold, 0.1)
         assert store.admit([], "fourth", hold, 0.3)[1] is None  # 0.7 spent, nothing held
@@ -130,4 +132,43 @@ def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
         assert store.admit([], "fifth", hold, 0.29)[1] is None
         assert store.admit([], "sixth", hold, 0.01)[1] is None  # 0.7 + 0.29 held < 1.0
         refusal = store.admit([], "seventh", hold, 0.01)[1]  # 0.7 + 0.3 held: no
-        assert refusal.limit == "budget" and abs(refusal.spent - 0.7) < 1e-9
+        assert refusal.limit == "budget" and abs(refusal.spent - 1.0) < 1e-9
+
+
+def test_settled_calls_count_their_real_tokens_on_redis(make_app, redis_server):
+    """The token corrections wait for the next trip to Redis; this instance's next admission
+    always carries them, so it sees them at once."""
+    check_settling(make_app(REDIS_URL=redis_server.url))
+
+
+def test_a_settled_calls_tokens_reach_other_instances_without_another_call(redis_server):
+    """Instance A reserves 900 of 1000 tokens and settles with 10 used, then makes no other
+    call: instance B may soon reserve 200, once A's waiting correction has gone to Redis on
+    its own."""
+    first, second = (limit_stores.RedisStore(redis_server.url, 30, 0.5) for _ in range(2))
+    checks = [limit_stores.Check("key:shared-tpm", None, None, 1000, 900)]
+    window, refusal = first.admit(checks, "a")
+    assert refusal is None
+    smaller = [limit_stores.Check("key:shared-tpm", None, None, 1000, 200)]
+    assert second.admit(smaller, "b")[1].limit == "tpm"
+    first.release(checks, "a", window, 10 - 900)
+    deadline = time.monotonic() + 2
+    while second.admit(smaller, "b")[1] is not None:
+        assert time.monotonic() < deadline, "the correction never reached Redis"
+        time.sleep(limit_stores.FLUSH_SECONDS / 5)
+    assert second.admit(smaller, "c")[1] is None  # 10 + 200 + 200 of 1000
+    assert second.admit(smaller, "d")[1] is None  # 610
+    assert second.admit(smaller, "e")[1] is None  # 810
+    assert second.admit(smaller, "f")[1].limit == "tpm"
+
+
+def test_slots_are_given_back_before_settle_returns(redis_server):
+    """max_parallel_requests is never deferred: once a call's ticket is settled, another
+    instance can take its slot at once."""
+    first, second = (limit_stores.RedisStore(redis_server.url, 30, 0.5) for _ in range(2))
+    checks = [limit_stores.Check("key:shared-slot", None, 1, 1000, 100)]
+    window, refusal = first.admit(checks, "a")
+    assert refusal is None
+    assert second.admit(checks, "b")[1].limit == "parallel"
+    first.release(checks, "a", window, -50)
+    assert second.admit(checks, "b")[1] is None

@@ -1,6 +1,9 @@
 """Where the limit counters live: a SQLite file every worker of one machine shares (the embedded
 default), or Redis (or Valkey) that every instance shares. Both check all of a call's subjects
-and count them in one atomic step, so no two workers can both take the last place.
+and count them in one atomic step, so no two workers can both take the last place. On Redis
+the replacing of a settled call's token reservation by its real tokens, and of its budget holds
+by its cost, is deferred, by 50 ms at most (FLUSH_SECONDS; RedisStore says how); admissions and
+slot releases never are.
 
 Budgets are held there too: each budget a call falls under (a Hold: the subject and its budget
 period) has a spend counter, started from the database's spend the first time the store sees
@@ -8,6 +11,7 @@ it, and the holds of the calls in flight (their estimated cost). A call is admit
 counter plus the holds stays below max_budget, in the same atomic step as the rate limits, and
 its hold becomes its real cost when it ends. A counter left alone for BUDGET_KEEP seconds is
 dropped and started again from the database."""
+import hashlib
 import logging
 import os
 import sqlite3
@@ -45,7 +49,7 @@ class Refusal:
     index: int  # which check (or, for "budget", which hold) refused
     limit: str  # "rpm", "tpm", "parallel" or "budget"
     retry_after: int
-    spent: float = 0.0  # a budget's spend when it refused
+    spent: float = 0.0  # a budget's spend and holds when it refused
 
 
 class Unavailable(Exception):
@@ -171,7 +175,7 @@ class SQLiteStore:
                                        "subject = ? AND expires > ?",
                                        (hold.subject, now)).fetchone()
             if spent + held >= hold.max_budget:
-                return Refusal(index, "budget", 0, spent)
+                return Refusal(index, "budget", 0, spent + held)
         return None
 
     def _count(self, connection, checks, window, ticket, now):
@@ -209,115 +213,165 @@ class SQLiteStore:
         self._transaction(work)
 
 
-# KEYS: none (the minute's keys are named from Redis's own clock, so instances whose clocks
-# differ still share one window). ARGV: ticket, slot ms, number of checks, the amount to hold,
-# budget keep seconds, then five per check: subject, rpm, parallel, tpm, estimate (-1: not
-# limited), then three per hold: subject, max_budget, the database's spend. Returns {refused
-# check or hold (1-based) or 0, limit, window, seconds left in the minute, a budget's spend}.
-ADMIT = """
+# One script carries everything a trip to Redis brings. KEYS: none (the minute's keys are named
+# from Redis's own clock, so instances whose clocks differ still share one window). ARGV: slot
+# ms, budget keep seconds; the number of token corrections, then three each: subject, window,
+# tokens to add; the number of budget settlements, then three each: budget, ticket, cost; then
+# operations, each "a" (an admission: ticket, number of checks, number of holds, the amount to
+# hold, then five per check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then
+# three per hold: budget, max_budget, the database's spend) or "r" (a release of a call's
+# slots: ticket, number of subjects, the subjects). Returns {window, seconds left in the
+# minute}, then for each admission in order {refused check or hold (1-based) or 0, limit, a
+# refusing budget's spend and holds, or ''}.
+TRIP = """
 local t = redis.call('TIME')
 local seconds = tonumber(t[1])
 local now = seconds * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = math.floor(seconds / 60)
 local left = 60 - seconds % 60
-local n = tonumber(ARGV[3])
-local first_hold = 6 + n * 5
-for i = 0, n - 1 do
-  local b = 6 + i * 5
-  local subject = ARGV[b]
-  local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  if rpm >= 0 or tpm >= 0 then
-    local counts = redis.call('HMGET', 'teamgate:minute:' .. subject .. ':' .. window,
-                              'requests', 'tokens')
-    if rpm >= 0 and tonumber(counts[1] or 0) >= rpm then return {i + 1, 'rpm', window, left} end
-    if tpm >= 0 and tonumber(counts[2] or 0) + tonumber(ARGV[b + 4]) > tpm then
-      return {i + 1, 'tpm', window, left}
+local slot_ms = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local minute = 'teamgate:minute:' .. ARGV[i] .. ':' .. ARGV[i + 1]
+  if redis.call('EXISTS', minute) == 1 then
+    redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[i + 2]))
+  end
+  i = i + 3
+end
+local settlements = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, settlements do
+  local budget = 'teamgate:budget:' .. ARGV[i]
+  redis.call('ZREM', budget .. ':holds', ARGV[i + 1])
+  redis.call('HDEL', budget .. ':amounts', ARGV[i + 1])
+  if ARGV[i + 2] ~= '0' and redis.call('EXISTS', budget) == 1 then
+    redis.call('INCRBYFLOAT', budget, ARGV[i + 2])
+    redis.call('EXPIRE', budget, keep)
+  end
+  i = i + 3
+end
+local out = {window, left}
+while i <= #ARGV do
+  local op, ticket, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  if op == 'r' then
+    for k = i, i + n - 1 do redis.call('ZREM', 'teamgate:slots:' .. ARGV[k], ticket) end
+    i = i + n
+  else
+    local holds, amount = tonumber(ARGV[i]), ARGV[i + 1]
+    i = i + 2
+    local first_hold = i + n * 5
+    local refused, limit, spent = 0, '', ''
+    for k = 0, n - 1 do
+      local b = i + k * 5
+      local subject = ARGV[b]
+      local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+      if rpm >= 0 or tpm >= 0 then
+        local counts = redis.call('HMGET', 'teamgate:minute:' .. subject .. ':' .. window,
+                                  'requests', 'tokens')
+        if rpm >= 0 and tonumber(counts[1] or 0) >= rpm then
+          refused, limit = k + 1, 'rpm'
+        elseif tpm >= 0 and tonumber(counts[2] or 0) + tonumber(ARGV[b + 4]) > tpm then
+          refused, limit = k + 1, 'tpm'
+        end
+      end
+      if refused == 0 and par >= 0 then
+        local slots = 'teamgate:slots:' .. subject
+        redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+        if redis.call('ZCARD', slots) >= par then refused, limit = k + 1, 'parallel' end
+      end
+      if refused ~= 0 then break end
     end
-  end
-  if par >= 0 then
-    local slots = 'teamgate:slots:' .. subject
-    redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
-    if redis.call('ZCARD', slots) >= par then return {i + 1, 'parallel', window, 1} end
+    for h = 0, (refused == 0 and holds or 0) - 1 do
+      local b = first_hold + h * 3
+      local budget = 'teamgate:budget:' .. ARGV[b]
+      local counted = redis.call('GET', budget)
+      if not counted then
+        counted = ARGV[b + 2]
+        redis.call('SET', budget, counted, 'EX', keep)
+      end
+      local expired = redis.call('ZRANGEBYSCORE', budget .. ':holds', '-inf', now)
+      for _, gone in ipairs(expired) do redis.call('HDEL', budget .. ':amounts', gone) end
+      redis.call('ZREMRANGEBYSCORE', budget .. ':holds', '-inf', now)
+      local total = tonumber(counted)
+      for _, held in ipairs(redis.call('HVALS', budget .. ':amounts')) do
+        total = total + tonumber(held)
+      end
+      if total >= tonumber(ARGV[b + 1]) then
+        refused, limit, spent = h + 1, 'budget', tostring(total)
+        break
+      end
+    end
+    if refused == 0 then
+      for k = 0, n - 1 do
+        local b = i + k * 5
+        local subject = ARGV[b]
+        if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
+          local minute = 'teamgate:minute:' .. subject .. ':' .. window
+          redis.call('HINCRBY', minute, 'requests', 1)
+          redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
+          redis.call('EXPIRE', minute, 120)
+        end
+        if tonumber(ARGV[b + 2]) >= 0 then
+          local slots = 'teamgate:slots:' .. subject
+          redis.call('ZADD', slots, now + slot_ms, ticket)
+          redis.call('PEXPIRE', slots, slot_ms)
+        end
+      end
+      for h = 0, holds - 1 do
+        local budget = 'teamgate:budget:' .. ARGV[first_hold + h * 3]
+        redis.call('ZADD', budget .. ':holds', now + slot_ms, ticket)
+        redis.call('HSET', budget .. ':amounts', ticket, amount)
+        redis.call('PEXPIRE', budget .. ':holds', slot_ms)
+        redis.call('PEXPIRE', budget .. ':amounts', slot_ms)
+      end
+    end
+    out[#out + 1] = refused
+    out[#out + 1] = limit
+    out[#out + 1] = spent
+    i = first_hold + holds * 3
   end
 end
-for b = first_hold, #ARGV, 3 do
-  local counter = 'teamgate:budget:' .. ARGV[b]
-  local spent = redis.call('GET', counter)
-  if not spent then
-    spent = ARGV[b + 2]
-    redis.call('SET', counter, spent, 'EX', tonumber(ARGV[5]))
-  end
-  local holds = counter .. ':holds'
-  for _, gone in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
-    redis.call('HDEL', holds .. ':amounts', gone)
-  end
-  redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
-  local total = tonumber(spent)
-  for _, amount in ipairs(redis.call('HVALS', holds .. ':amounts')) do
-    total = total + tonumber(amount)
-  end
-  if total >= tonumber(ARGV[b + 1]) then
-    return {(b - first_hold) / 3 + 1, 'budget', window, 0, spent}
-  end
-end
-for i = 0, n - 1 do
-  local b = 6 + i * 5
-  local subject = ARGV[b]
-  if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
-    local minute = 'teamgate:minute:' .. subject .. ':' .. window
-    redis.call('HINCRBY', minute, 'requests', 1)
-    redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
-    redis.call('EXPIRE', minute, 120)
-  end
-  if tonumber(ARGV[b + 2]) >= 0 then
-    local slots = 'teamgate:slots:' .. subject
-    redis.call('ZADD', slots, now + tonumber(ARGV[2]), ARGV[1])
-    redis.call('PEXPIRE', slots, tonumber(ARGV[2]))
-  end
-end
-for b = first_hold, #ARGV, 3 do
-  local holds = 'teamgate:budget:' .. ARGV[b] .. ':holds'
-  redis.call('ZADD', holds, now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('HSET', holds .. ':amounts', ARGV[1], ARGV[4])
-  redis.call('PEXPIRE', holds, tonumber(ARGV[2]))
-  redis.call('PEXPIRE', holds .. ':amounts', tonumber(ARGV[2]))
-end
-return {0, '', window, left}
+return out
 """
-# ARGV: ticket, window, tokens to add, number of checks, cost, budget keep seconds, then two
-# per check: subject, flags ("p": parallel slot, "t": tokens counted), then each hold's subject
-RELEASE = """
-local delta = tonumber(ARGV[3])
-local last_check = 6 + tonumber(ARGV[4]) * 2
-for b = 7, last_check, 2 do
-  local flags = ARGV[b + 1]
-  if string.find(flags, 'p') then redis.call('ZREM', 'teamgate:slots:' .. ARGV[b], ARGV[1]) end
-  if delta ~= 0 and string.find(flags, 't') then
-    local minute = 'teamgate:minute:' .. ARGV[b] .. ':' .. ARGV[2]
-    if redis.call('EXISTS', minute) == 1 then redis.call('HINCRBY', minute, 'tokens', delta) end
-  end
-end
-for b = last_check + 1, #ARGV do
-  local counter = 'teamgate:budget:' .. ARGV[b]
-  redis.call('ZREM', counter .. ':holds', ARGV[1])
-  redis.call('HDEL', counter .. ':holds:amounts', ARGV[1])
-  if ARGV[5] ~= '0' and redis.call('EXISTS', counter) == 1 then
-    redis.call('INCRBYFLOAT', counter, ARGV[5])
-    redis.call('EXPIRE', counter, tonumber(ARGV[6]))
-  end
-end
-return 0
-"""
+TRIP_SHA = hashlib.sha1(TRIP.encode()).hexdigest()
+FLUSH_SECONDS = 0.05  # how long a token correction waits for a trip to carry it, at most
 
 
 def _limit(value) -> int:
     return -1 if value is None else int(value)
 
 
+class _Waiting:
+    """One operation waiting for the process's next trip to Redis."""
+    __slots__ = ("args", "result", "ready", "lead")
+
+    def __init__(self, args: list | None):
+        self.args, self.result, self.ready, self.lead = args, None, None, False
+
+
 class RedisStore:
-    """Counters on a single Redis or Valkey server, shared by every instance; each admission and
-    each release is one Lua script, so it is atomic on the server. Slots expire after
-    slot_seconds, so a crashed worker's slots stop counting."""
+    """Counters on a single Redis or Valkey server, shared by every instance.
+
+    Each process holds one connection and sends one script at a time over it (a trip); the
+    script is atomic on the server, so every admission it carries is checked and counted as if
+    alone, and limits stay exact across workers and instances. What waits while a trip is out
+    goes together in the next one: admissions and slot releases that arrive meanwhile (each
+    caller waits for its own answer), and the token corrections of settled calls.
+
+    A token correction (real tokens minus the reservation) does not make a trip of its own: it
+    is added to the process's pending corrections (one sum per subject and minute), which the
+    next trip carries, before that trip's admissions are checked; so is a budget settlement
+    (a call's holds replaced by its cost). When no trip goes within
+    FLUSH_SECONDS (50 ms), one goes for the corrections alone. So for at most FLUSH_SECONDS
+    (plus one trip's time) other processes still see a settled call's reservation instead of
+    its real tokens; this process's own next admission always sees them. If Redis fails in
+    that time the corrections it carried are lost, as are those pending when a worker exits.
+    Slot releases (max_parallel_requests) are never deferred: settle() returns once Redis has
+    removed the slots.
+
+    Slots expire after slot_seconds, so a crashed worker's slots stop counting."""
 
     def __init__(self, url: str, slot_seconds: float, timeout: float):
         import redis  # only deployments that set REDIS_URL need the client loaded
@@ -325,43 +379,176 @@ class RedisStore:
         from redis.retry import Retry
 
         self._errors = (redis.RedisError, OSError)
-        # one immediate retry replaces a pooled connection Redis closed (a restart); more, with
-        # backoff (redis-py's default), would hold every call up while Redis is down
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                            socket_connect_timeout=timeout,
-                                            retry=Retry(NoBackoff(), 1))
-        self._admit = self._client.register_script(ADMIT)
-        self._release = self._client.register_script(RELEASE)
+        self._connection_error = redis.ConnectionError
+        self._no_script = redis.exceptions.NoScriptError
+        # connecting is tried twice at once, never with backoff (redis-py's default would hold
+        # every call up while Redis is down)
+        self._pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout,
+                                                   socket_connect_timeout=timeout,
+                                                   retry=Retry(NoBackoff(), 1))
         self.slot_ms = int(slot_seconds * 1000)
+        self._connection, self._pid = None, None
+        self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []  # for the next trip
+        self._leading = False  # a trip is out (its sender takes the next one too, or hands over)
+        self._corrections: dict[tuple[str, int], int] = {}
+        self._settlements: list[tuple[str, str, str]] = []  # (budget, ticket, cost)
+        self._flusher_pid, self._wake = None, None
 
     def admit(self, checks: list[Check], ticket: str, holds: tuple = (),
               amount: float = 0.0) -> tuple[int, Refusal | None]:
-        args = [ticket, self.slot_ms, len(checks), repr(float(amount)), BUDGET_KEEP]
+        args = ["a", ticket, len(checks), len(holds), repr(float(amount))]
         for check in checks:
             args += [check.subject, _limit(check.rpm), _limit(check.parallel), _limit(check.tpm),
                      check.estimate]
         for hold in holds:
             args += [hold.subject, repr(float(hold.max_budget)), repr(float(hold.spend))]
-        try:
-            answer = self._admit(args=args)
-        except self._errors as error:
-            raise Unavailable(type(error).__name__) from None
-        index, limit, window, left = answer[:4]
+        index, limit, spent, window, left = self._trip(args)
         if not index:
             return int(window), None
         if limit == b"budget":
-            return int(window), Refusal(int(index) - 1, "budget", 0, float(answer[4]))
+            return int(window), Refusal(int(index) - 1, "budget", 0, float(spent))
         return int(window), Refusal(int(index) - 1, limit.decode(), max(1, int(left)))
 
     def release(self, checks: list[Check], ticket: str, window: int, tokens: int,
                 holds: tuple = (), cost: float = 0.0):
-        args = [ticket, window, tokens, len(checks), repr(float(cost)) if cost else "0",
-                BUDGET_KEEP]
-        for check in checks:
-            args += [check.subject, ("p" if check.parallel is not None else "")
-                     + ("t" if check.tpm is not None else "")]
-        args += [hold.subject for hold in holds]
+        if tokens or holds:
+            with self._lock:
+                for check in checks if tokens else ():
+                    if check.tpm is not None:
+                        key = (check.subject, window)
+                        self._corrections[key] = self._corrections.get(key, 0) + tokens
+                spent = repr(float(cost)) if cost else "0"
+                self._settlements += [(hold.subject, ticket, spent) for hold in holds]
+        slots = [check.subject for check in checks if check.parallel is not None]
+        if slots:
+            self._trip(["r", ticket, len(slots), *slots])  # carries the corrections too
+        elif tokens or holds:
+            self._flush_soon()
+
+    def _trip(self, args: list | None):
+        """Send args (an operation, None: only the pending corrections) in the next trip and
+        return its answer: (refused, limit, window, left) for an admission."""
+        mine = _Waiting(args)
+        with self._lock:
+            self._waiting.append(mine)
+            follow = self._leading
+            if follow:
+                mine.ready = threading.Event()
+            else:
+                self._leading = True
+        if follow:
+            try:
+                mine.ready.wait()
+            except BaseException:  # killed while waiting (a worker's shutdown)
+                self._abandon(mine)
+                raise
+            if not mine.lead:
+                if isinstance(mine.result, Unavailable):
+                    raise mine.result
+                return mine.result
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+            corrections, self._corrections = self._corrections, {}
+            settlements, self._settlements = self._settlements, []
+        answers = None
         try:
-            self._release(args=args)
+            answers = self._send(batch, corrections, settlements)
+        except Unavailable as error:
+            answers = error
+        finally:
+            if answers is None:  # something else went wrong: nobody must wait for ever
+                answers = Unavailable("trip failed")
+            self._answer(batch, answers)
+        if isinstance(mine.result, Unavailable):
+            raise mine.result
+        return mine.result
+
+    def _answer(self, batch: list[_Waiting], answers):
+        position = 2
+        for waiting in batch:
+            if isinstance(answers, Unavailable):
+                waiting.result = answers
+            elif waiting.args is not None and waiting.args[0] == "a":
+                waiting.result = (answers[position], answers[position + 1],
+                                  answers[position + 2], answers[0], answers[1])
+                position += 3
+        with self._lock:
+            successor = self._waiting[0] if self._waiting else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.lead = True  # what arrived during this trip goes in the next
+        for waiting in batch:
+            if waiting.ready is not None:
+                waiting.ready.set()
+        if successor is not None:
+            successor.ready.set()
+
+    def _abandon(self, mine: _Waiting):
+        """A caller that stops waiting: unsent, its operation is dropped; handed the next trip,
+        it hands it on."""
+        with self._lock:
+            if mine not in self._waiting:
+                return  # out in a trip already
+            self._waiting.remove(mine)
+            if not mine.lead:
+                return
+            successor = self._waiting[0] if self._waiting else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.lead = True
+        if successor is not None:
+            successor.ready.set()
+
+    def _send(self, batch: list[_Waiting], corrections: dict, settlements: list) -> list:
+        args = [self.slot_ms, BUDGET_KEEP, len(corrections)]
+        for (subject, window), tokens in corrections.items():
+            args += [subject, window, tokens]
+        args.append(len(settlements))
+        for settlement in settlements:
+            args += settlement
+        for waiting in batch:
+            if waiting.args is not None:
+                args += waiting.args
+        try:
+            try:
+                return self._run(args)
+            except self._connection_error:  # a connection Redis closed (a restart): once more
+                return self._run(args)
         except self._errors as error:
             raise Unavailable(type(error).__name__) from None
+
+    def _run(self, args: list) -> list:
+        if self._connection is None or self._pid != os.getpid():  # never share one over a fork
+            self._connection, self._pid = self._pool.make_connection(), os.getpid()
+        connection = self._connection
+        connection.send_command("EVALSHA", TRIP_SHA, 0, *args)
+        try:
+            return connection.read_response()
+        except self._no_script:  # a Redis that has not seen the script yet (or restarted)
+            connection.send_command("EVAL", TRIP, 0, *args)
+            return connection.read_response()
+
+    def _flush_soon(self):
+        """Make sure a trip goes within FLUSH_SECONDS to carry the pending corrections."""
+        if self._flusher_pid != os.getpid():
+            with self._lock:
+                if self._flusher_pid != os.getpid():
+                    self._wake = threading.Event()
+                    threading.Thread(target=self._flush, args=(self._wake,), daemon=True,
+                                     name="teamgate-limits-flush").start()
+                    self._flusher_pid = os.getpid()
+        self._wake.set()
+
+    def _flush(self, wake):
+        while True:
+            wake.wait()
+            time.sleep(FLUSH_SECONDS)
+            wake.clear()
+            if self._corrections or self._settlements:  # an admission may have carried them
+                try:
+                    self._trip(None)
+                except Unavailable as error:
+                    log.debug("limits: token corrections lost (%s)", error)
