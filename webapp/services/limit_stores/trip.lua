@@ -1,0 +1,120 @@
+-- One script carries everything a trip to Redis brings. KEYS: none (the minute's keys are named
+-- from Redis's own clock, so instances whose clocks differ still share one window). ARGV: slot
+-- ms, budget keep seconds; the number of token corrections, then three each: subject, window,
+-- tokens to add; the number of budget settlements, then three each: budget, ticket, cost; then
+-- operations, each "a" (an admission: ticket, number of checks, number of holds, the amount to
+-- hold, then five per check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then
+-- three per hold: budget, max_budget, the database's spend) or "r" (a release of a call's
+-- slots: ticket, number of subjects, the subjects). Returns {window, seconds left in the
+-- minute}, then for each admission in order {refused check or hold (1-based) or 0, limit, a
+-- refusing budget's spend and holds, or ''}.
+local t = redis.call('TIME')
+local seconds = tonumber(t[1])
+local now = seconds * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = math.floor(seconds / 60)
+local left = 60 - seconds % 60
+local slot_ms = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local minute = 'teamgate:minute:' .. ARGV[i] .. ':' .. ARGV[i + 1]
+  if redis.call('EXISTS', minute) == 1 then
+    redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[i + 2]))
+  end
+  i = i + 3
+end
+local settlements = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, settlements do
+  local budget = 'teamgate:budget:' .. ARGV[i]
+  redis.call('ZREM', budget .. ':holds', ARGV[i + 1])
+  redis.call('HDEL', budget .. ':amounts', ARGV[i + 1])
+  if ARGV[i + 2] ~= '0' and redis.call('EXISTS', budget) == 1 then
+    redis.call('INCRBYFLOAT', budget, ARGV[i + 2])
+    redis.call('EXPIRE', budget, keep)
+  end
+  i = i + 3
+end
+local out = {window, left}
+while i <= #ARGV do
+  local op, ticket, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
+  if op == 'r' then
+    for k = i, i + n - 1 do redis.call('ZREM', 'teamgate:slots:' .. ARGV[k], ticket) end
+    i = i + n
+  else
+    local holds, amount = tonumber(ARGV[i]), ARGV[i + 1]
+    i = i + 2
+    local first_hold = i + n * 5
+    local refused, limit, spent = 0, '', ''
+    for k = 0, n - 1 do
+      local b = i + k * 5
+      local subject = ARGV[b]
+      local rpm, par, tpm = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+      if rpm >= 0 or tpm >= 0 then
+        local counts = redis.call('HMGET', 'teamgate:minute:' .. subject .. ':' .. window,
+                                  'requests', 'tokens')
+        if rpm >= 0 and tonumber(counts[1] or 0) >= rpm then
+          refused, limit = k + 1, 'rpm'
+        elseif tpm >= 0 and tonumber(counts[2] or 0) + tonumber(ARGV[b + 4]) > tpm then
+          refused, limit = k + 1, 'tpm'
+        end
+      end
+      if refused == 0 and par >= 0 then
+        local slots = 'teamgate:slots:' .. subject
+        redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+        if redis.call('ZCARD', slots) >= par then refused, limit = k + 1, 'parallel' end
+      end
+      if refused ~= 0 then break end
+    end
+    for h = 0, (refused == 0 and holds or 0) - 1 do
+      local b = first_hold + h * 3
+      local budget = 'teamgate:budget:' .. ARGV[b]
+      local counted = redis.call('GET', budget)
+      if not counted then
+        counted = ARGV[b + 2]
+        redis.call('SET', budget, counted, 'EX', keep)
+      end
+      local expired = redis.call('ZRANGEBYSCORE', budget .. ':holds', '-inf', now)
+      for _, gone in ipairs(expired) do redis.call('HDEL', budget .. ':amounts', gone) end
+      redis.call('ZREMRANGEBYSCORE', budget .. ':holds', '-inf', now)
+      local total = tonumber(counted)
+      for _, held in ipairs(redis.call('HVALS', budget .. ':amounts')) do
+        total = total + tonumber(held)
+      end
+      if total >= tonumber(ARGV[b + 1]) then
+        refused, limit, spent = h + 1, 'budget', tostring(total)
+        break
+      end
+    end
+    if refused == 0 then
+      for k = 0, n - 1 do
+        local b = i + k * 5
+        local subject = ARGV[b]
+        if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
+          local minute = 'teamgate:minute:' .. subject .. ':' .. window
+          redis.call('HINCRBY', minute, 'requests', 1)
+          redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
+          redis.call('EXPIRE', minute, 120)
+        end
+        if tonumber(ARGV[b + 2]) >= 0 then
+          local slots = 'teamgate:slots:' .. subject
+          redis.call('ZADD', slots, now + slot_ms, ticket)
+          redis.call('PEXPIRE', slots, slot_ms)
+        end
+      end
+      for h = 0, holds - 1 do
+        local budget = 'teamgate:budget:' .. ARGV[first_hold + h * 3]
+        redis.call('ZADD', budget .. ':holds', now + slot_ms, ticket)
+        redis.call('HSET', budget .. ':amounts', ticket, amount)
+        redis.call('PEXPIRE', budget .. ':holds', slot_ms)
+        redis.call('PEXPIRE', budget .. ':amounts', slot_ms)
+      end
+    end
+    out[#out + 1] = refused
+    out[#out + 1] = limit
+    out[#out + 1] = spent
+    i = first_hold + holds * 3
+  end
+end
+return out
