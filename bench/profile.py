@@ -2,14 +2,17 @@
 c=32 (or CONNECTIONS) with wrk, and record every gunicorn worker with py-spy (collapsed stacks in bench/out/).
 Prints the functions with the largest inclusive share of samples.
 
-Usage (from bench/): .venv-tools/bin/python profile.py [SECONDS [CONNECTIONS]]"""
+Usage (from bench/): .venv-tools/bin/python profile.py [SECONDS [CONNECTIONS]]
+PROFILE_LIMITS=1 puts the limited runs' budget, rpm and tpm on the caller's key (run.py --limits),
+PROFILE_REDIS=redis://... counts them in that Redis instead of the embedded file."""
 import collections
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from targets import BENCH, start_teamgate, start_upstream
+from targets import BENCH, BENCH_LIMITS, start_teamgate, start_upstream
 
 
 def _function(frame: str) -> str:
@@ -30,10 +33,12 @@ def top(files: list[Path], limit: int = 45):
     for path in files:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            count = int(count)
+            if not count.isdigit():
+                continue  # a blank or cut line
             frames = [f for f in stack.split(";") if "(" in f]
             if not any("handle_request" in f for f in frames):
                 continue  # the main loop and the request-log thread are not the hot path
+            count = int(count)
             total += count
             for frame in {_function(f) for f in frames}:
                 inclusive[frame] += count
@@ -54,7 +59,10 @@ def main():
     out.mkdir(exist_ok=True)
     log = open(out / "profile-servers.log", "w")
     upstream = start_upstream(sys.executable, 1)
-    teamgate = start_teamgate(Path(tempfile.mkdtemp()), upstream.extra["api_base"], log)
+    limited = os.environ.get("PROFILE_LIMITS") or os.environ.get("PROFILE_REDIS")
+    env = {"REDIS_URL": os.environ["PROFILE_REDIS"]} if os.environ.get("PROFILE_REDIS") else None
+    teamgate = start_teamgate(Path(tempfile.mkdtemp()), upstream.extra["api_base"], log,
+                              env=env, limits=BENCH_LIMITS if limited else None)
     try:
         workers = teamgate.tree()[1:]
         spies = [subprocess.Popen(

@@ -2,6 +2,7 @@
 max_parallel_requests and the budgets (services/budgets) enforced on every proxied call, counted
 in a store that all workers share (limit_stores: a SQLite file on one machine, Redis across
 instances), all of a call's in one atomic step."""
+import itertools
 import json
 import logging
 import os
@@ -91,6 +92,19 @@ def _request_body() -> dict:
     return body if isinstance(body, dict) else {}
 
 
+_ticket_prefix = (None, "")  # (pid, random prefix)
+_ticket_counter = itertools.count()
+
+
+def _ticket_id() -> str:
+    """A ticket name no other call of any process or instance has: a random prefix drawn once
+    per process and a count (os.urandom per call is a system call each)."""
+    global _ticket_prefix
+    if _ticket_prefix[0] != os.getpid():  # a forked worker draws its own
+        _ticket_prefix = (os.getpid(), os.urandom(8).hex())
+    return f"{_ticket_prefix[1]}{next(_ticket_counter)}"
+
+
 class Gate:
     """Admission for rpm_limit (requests in the current minute), tpm_limit (tokens in the
     current minute, reserved before the call and settled after) and max_parallel_requests
@@ -127,7 +141,7 @@ class Gate:
                     raise APIError(429, f"This call would use about {estimate} tokens, more "
                                         f"than this {kind}'s limit of {check.tpm} tokens per "
                                         "minute.")
-        ticket_id = os.urandom(8).hex()
+        ticket_id = _ticket_id()
         window, refusal = self._ask(self.store.admit, checks, ticket_id, holds, amount)
         if window is None:  # the store is unreachable and the setting says fail open
             return NO_TICKET

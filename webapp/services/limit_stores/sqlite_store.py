@@ -1,19 +1,21 @@
 """The embedded counter store: one SQLite file every worker of one machine shares."""
 import os
 import sqlite3
-import threading
 import time
 
-from webapp.services.limit_stores.base import BUDGET_KEEP, Check, Refusal, Unavailable
+from webapp.services.limit_stores.base import BUDGET_KEEP, Refusal, Unavailable
+from webapp.services.limit_stores.trips import TripStore
 
 LOCK_RETRY = 0.0002  # seconds between attempts while another worker holds the file's write lock
 LOCK_PATIENCE = 5.0  # seconds before a locked file counts as unavailable
 
 
-class SQLiteStore:
+class SQLiteStore(TripStore):
     """Counters in one SQLite file (WAL, no fsync: they matter for a minute, not across a power
-    cut). A process holds one connection; BEGIN IMMEDIATE makes check-and-count one step across
-    processes. Parallel slots carry an expiry, so a killed worker's slots stop counting."""
+    cut). A process holds one connection and makes one transaction per trip (see TripStore);
+    BEGIN IMMEDIATE makes each trip's checks and counts one step across processes. Parallel
+    slots and budget holds carry an expiry, so a killed worker's slots and holds stop
+    counting."""
 
     SCHEMA = (
         "CREATE TABLE IF NOT EXISTS minute (subject TEXT NOT NULL, window INTEGER NOT NULL, "
@@ -29,8 +31,8 @@ class SQLiteStore:
     )
 
     def __init__(self, path: str, slot_seconds: float):
+        super().__init__()
         self.path, self.slot_seconds = path, slot_seconds
-        self._lock = threading.Lock()
         self._connection = None
         self._pid = None
         self._swept = 0
@@ -48,51 +50,66 @@ class SQLiteStore:
         return self._connection
 
     def _transaction(self, work):
-        """work(connection) inside BEGIN IMMEDIATE ... COMMIT, the process's lock held.
-        SQLite's own busy handler sleeps at least 1 ms and holds up every greenlet of a gevent
-        worker meanwhile; here a locked file is tried again after a short sleep, taken without
-        the lock held so that no greenlet waits on one that sleeps."""
+        """work(connection) inside BEGIN IMMEDIATE ... COMMIT. SQLite's own busy handler sleeps
+        at least 1 ms and holds up every greenlet of a gevent worker meanwhile; here a locked
+        file is tried again after a short sleep."""
         deadline = time.monotonic() + LOCK_PATIENCE
+        connection = self._connect()  # one trip at a time per process: nobody else uses it now
         while True:
-            with self._lock:
-                connection = self._connect()
-                try:
-                    connection.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as error:
-                    if "locked" not in str(error) or time.monotonic() > deadline:
-                        raise Unavailable(str(error)) from None
-                else:
-                    try:
-                        result = work(connection)
-                        connection.execute("COMMIT")
-                    except BaseException:
-                        connection.execute("ROLLBACK")
-                        raise
-                    return result
-            time.sleep(LOCK_RETRY)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise Unavailable(str(error)) from None
+                time.sleep(LOCK_RETRY)
+                continue
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            return result
 
-    def admit(self, checks: list[Check], ticket: str, holds: tuple = (),
-              amount: float = 0.0) -> tuple[int, Refusal | None]:
-        """Count the call for every check and hold `amount` on every budget, or do none of it:
-        (window, None) or (window, refusal)."""
+    def _send(self, operations: list, corrections: dict, settlements: list) -> list:
         now = time.time()
         window = int(now // 60)
 
         def work(connection):
-            refusal = (self._refusal(connection, checks, window, now)
-                       or self._budget_refusal(connection, holds, now))
-            if refusal is None:
-                self._count(connection, checks, window, ticket, now)
-                for hold in holds:
-                    connection.execute("INSERT OR REPLACE INTO budget_hold VALUES (?, ?, ?, ?)",
-                                       (hold.subject, ticket, amount, now + self.slot_seconds))
+            for (subject, minute), tokens in corrections.items():
+                connection.execute("UPDATE minute SET tokens = max(0, tokens + ?) WHERE "
+                                   "subject = ? AND window = ?", (tokens, subject, minute))
+            for budget, ticket, cost in settlements:
+                connection.execute("DELETE FROM budget_hold WHERE subject = ? AND ticket = ?",
+                                   (budget, ticket))
+                if cost:
+                    connection.execute("UPDATE budget SET spend = spend + ?, expires = ? WHERE "
+                                       "subject = ?", (cost, now + BUDGET_KEEP, budget))
+            results = []
+            for operation in operations:
+                if operation[0] == "r":
+                    _, ticket, slots = operation
+                    connection.executemany("DELETE FROM slot WHERE subject = ? AND ticket = ?",
+                                           [(subject, ticket) for subject in slots])
+                    results.append(None)
+                    continue
+                _, ticket, checks, holds, amount = operation
+                refusal = (self._refusal(connection, checks, window, now)
+                           or self._budget_refusal(connection, holds, now))
+                if refusal is None:
+                    self._count(connection, checks, window, ticket, now)
+                    for hold in holds:
+                        connection.execute("INSERT OR REPLACE INTO budget_hold VALUES "
+                                           "(?, ?, ?, ?)", (hold.subject, ticket, amount,
+                                                            now + self.slot_seconds))
+                results.append((window, refusal))
             if window != self._swept:
                 self._swept = window
                 connection.execute("DELETE FROM minute WHERE window < ?", (window - 1,))
                 connection.execute("DELETE FROM slot WHERE expires < ?", (now,))
                 connection.execute("DELETE FROM budget_hold WHERE expires < ?", (now,))
                 connection.execute("DELETE FROM budget WHERE expires < ?", (now,))
-            return window, refusal
+            return results
 
         return self._transaction(work)
 
@@ -142,26 +159,3 @@ class SQLiteStore:
             if check.parallel is not None:
                 connection.execute("INSERT OR REPLACE INTO slot VALUES (?, ?, ?)",
                                    (check.subject, ticket, now + self.slot_seconds))
-
-    def release(self, checks: list[Check], ticket: str, window: int, tokens: int,
-                holds: tuple = (), cost: float = 0.0):
-        """Give back the call's slots, add `tokens` (real minus reserved) to its minute, and
-        turn its budget holds into its `cost`."""
-        def work(connection):
-            for hold in holds:
-                connection.execute("DELETE FROM budget_hold WHERE subject = ? AND ticket = ?",
-                                   (hold.subject, ticket))
-                if cost:
-                    connection.execute("UPDATE budget SET spend = spend + ?, expires = ? WHERE "
-                                       "subject = ?", (cost, time.time() + BUDGET_KEEP,
-                                                       hold.subject))
-            for check in checks:
-                if check.parallel is not None:
-                    connection.execute("DELETE FROM slot WHERE subject = ? AND ticket = ?",
-                                       (check.subject, ticket))
-                if tokens and check.tpm is not None:
-                    connection.execute(
-                        "UPDATE minute SET tokens = max(0, tokens + ?) WHERE subject = ? "
-                        "AND window = ?", (tokens, check.subject, window))
-
-        self._transaction(work)
