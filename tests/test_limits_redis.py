@@ -125,14 +125,21 @@ def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
         refusal = store.admit([], "third", hold, 0.3)[1]  # 0.5 + 0.6 held: no
         assert (refusal.limit, refusal.index) == ("budget", 0)
         assert abs(refusal.spent - 1.1) < 1e-9  # what LiteLLM's message calls the current cost
-        store.release([], "first", window, 0, hold, 0.1)  # its hold becomes 0.1 spent
-        store.release([], "second", window, 0, hold, 0.1)
+        store.release([], "first", window, 0, hold, 0.1, 0.3)  # its hold becomes 0.1 spent
+        store.release([], "second", window, 0, hold, 0.1, 0.3)
         assert store.admit([], "fourth", hold, 0.3)[1] is None  # 0.7 spent, nothing held
         time.sleep(0.35)  # "fourth" never settles: its hold expires
         assert store.admit([], "fifth", hold, 0.29)[1] is None
         assert store.admit([], "sixth", hold, 0.01)[1] is None  # 0.7 + 0.29 held < 1.0
         refusal = store.admit([], "seventh", hold, 0.01)[1]  # 0.7 + 0.3 held: no
         assert refusal.limit == "budget" and abs(refusal.spent - 1.0) < 1e-9
+        store.release([], "fourth", window, 0, hold, 0.0, 0.3)  # late: its hold is gone already
+        refusal = store.admit([], "eighth", hold, 0.01)[1]  # still 0.7 + 0.3 held
+        assert refusal.limit == "budget" and abs(refusal.spent - 1.0) < 1e-9
+        store.release([], "fifth", window, 0, hold, 0.0, 0.29)
+        store.release([], "sixth", window, 0, hold, 0.0, 0.01)
+        refusal = store.admit([], "ninth", hold, 0.3)[1]  # 0.7 spent, nothing held
+        assert refusal is None
 
 
 def test_settled_calls_count_their_real_tokens_on_redis(make_app, redis_server):

@@ -149,7 +149,7 @@ class Gate:
             raise budgets.exceeded(refusal.spent, holds[refusal.index].max_budget)
         if refusal is not None:
             raise _refused(kinds[refusal.index], checks[refusal.index], refusal)
-        return Ticket(self, checks, ticket_id, window, estimate, holds)
+        return Ticket(self, checks, ticket_id, window, estimate, holds, amount)
 
     def _ask(self, operation, *args):
         """operation(*args), with the store's failures handled as LIMITS_ON_REDIS_FAILURE says:
@@ -196,8 +196,8 @@ class Ticket:
     """A call's place under the limits: its parallel slots and its reserved tokens."""
 
     def __init__(self, gate: Gate | None, checks: list, ticket_id: str = "", window: int = 0,
-                 reserved: int = 0, holds: tuple = ()):
-        self._gate, self._checks, self._holds = gate, checks, holds
+                 reserved: int = 0, holds: tuple = (), held: float = 0.0):
+        self._gate, self._checks, self._holds, self._held = gate, checks, holds, held
         self._id, self._window, self._reserved = ticket_id, window, reserved
 
     def settle(self, prompt_tokens: int | None, completion_tokens: int | None,
@@ -215,7 +215,7 @@ class Ticket:
         if holds or any(check.parallel is not None or (tokens and check.tpm is not None)
                         for check in checks):
             self._gate._ask(self._gate.store.release, checks, self._id, self._window, tokens,
-                            holds, cost or 0.0)
+                            holds, cost or 0.0, self._held)
 
     def release(self, prompt_tokens: int | None = None, completion_tokens: int | None = None):
         """Give back the call's slots and holds; without token counts its reservation stays

@@ -45,8 +45,8 @@ class RedisStore(TripStore):
         for (subject, window), tokens in corrections.items():
             args += [subject, window, tokens]
         args.append(len(settlements))
-        for budget, ticket, cost in settlements:
-            args += [budget, ticket, repr(cost) if cost else "0"]
+        for budget, ticket, held, cost in settlements:
+            args += [budget, f"{ticket}|{held!r}", repr(held), repr(cost) if cost else "0"]
         for operation in operations:
             if operation[0] == "r":
                 _, ticket, slots = operation

@@ -79,7 +79,7 @@ class SQLiteStore(TripStore):
             for (subject, minute), tokens in corrections.items():
                 connection.execute("UPDATE minute SET tokens = max(0, tokens + ?) WHERE "
                                    "subject = ? AND window = ?", (tokens, subject, minute))
-            for budget, ticket, cost in settlements:
+            for budget, ticket, _, cost in settlements:
                 connection.execute("DELETE FROM budget_hold WHERE subject = ? AND ticket = ?",
                                    (budget, ticket))
                 if cost:

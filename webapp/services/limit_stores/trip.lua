@@ -1,13 +1,18 @@
 -- One script carries everything a trip to Redis brings. KEYS: none (the minute's keys are named
 -- from Redis's own clock, so instances whose clocks differ still share one window). ARGV: slot
 -- ms, budget keep seconds; the number of token corrections, then three each: subject, window,
--- tokens to add; the number of budget settlements, then three each: budget, ticket, cost; then
--- operations, each "a" (an admission: ticket, number of checks, number of holds, the amount to
--- hold, then five per check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then
--- three per hold: budget, max_budget, the database's spend) or "r" (a release of a call's
--- slots: ticket, number of subjects, the subjects). Returns {window, seconds left in the
--- minute}, then for each admission in order {refused check or hold (1-based) or 0, limit, a
--- refusing budget's spend and holds, or ''}.
+-- tokens to add; the number of budget settlements, then four each: budget, the hold's member
+-- ("ticket|amount"), the amount held, the cost to spend; then operations, each "a" (an
+-- admission: ticket, number of checks, number of holds, the amount to hold, then five per
+-- check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then three per hold:
+-- budget, max_budget, the database's spend) or "r" (a release of a call's slots: ticket,
+-- number of subjects, the subjects). Returns {window, seconds left in the minute}, then for
+-- each admission in order {refused check or hold (1-based) or 0, limit, a refusing budget's
+-- spend and holds, or ''}.
+--
+-- A budget is a hash (spend: its counter, held: the sum of the holds in flight) beside a sorted
+-- set of its holds ("ticket|amount", scored by when they expire). Amounts go in and out of
+-- Redis as the strings Teamgate sent (Lua would print numbers to 14 digits).
 local t = redis.call('TIME')
 local seconds = tonumber(t[1])
 local now = seconds * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -26,14 +31,19 @@ end
 local settlements = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, settlements do
-  local budget = 'teamgate:budget:' .. ARGV[i]
-  redis.call('ZREM', budget .. ':holds', ARGV[i + 1])
-  redis.call('HDEL', budget .. ':amounts', ARGV[i + 1])
-  if ARGV[i + 2] ~= '0' and redis.call('EXISTS', budget) == 1 then
-    redis.call('INCRBYFLOAT', budget, ARGV[i + 2])
-    redis.call('EXPIRE', budget, keep)
+  local budget = 'teamgate:budgets:' .. ARGV[i]
+  local holds = budget .. ':holds'
+  if redis.call('ZREM', holds, ARGV[i + 1]) == 1 then  -- 0: it expired and was taken off
+    if redis.call('ZCARD', holds) == 0 then
+      redis.call('HSET', budget, 'held', '0')  -- nothing in flight: no rounding left over
+    else
+      redis.call('HINCRBYFLOAT', budget, 'held', '-' .. ARGV[i + 2])
+    end
   end
-  i = i + 3
+  if ARGV[i + 3] ~= '0' and redis.call('EXISTS', budget) == 1 then
+    redis.call('HINCRBYFLOAT', budget, 'spend', ARGV[i + 3])
+  end
+  i = i + 4
 end
 local out = {window, left}
 while i <= #ARGV do
@@ -69,19 +79,27 @@ while i <= #ARGV do
     end
     for h = 0, (refused == 0 and holds or 0) - 1 do
       local b = first_hold + h * 3
-      local budget = 'teamgate:budget:' .. ARGV[b]
-      local counted = redis.call('GET', budget)
-      if not counted then
-        counted = ARGV[b + 2]
-        redis.call('SET', budget, counted, 'EX', keep)
+      local budget = 'teamgate:budgets:' .. ARGV[b]
+      local held_by = budget .. ':holds'
+      local counts = redis.call('HMGET', budget, 'spend', 'held')
+      local counted, held = counts[1], tonumber(counts[2] or '0')
+      if not counted then  -- not seen yet, or dropped: start from the database's spend
+        counted, held = ARGV[b + 2], 0
+        redis.call('ZREMRANGEBYSCORE', held_by, '-inf', now)
+        for _, member in ipairs(redis.call('ZRANGE', held_by, 0, -1)) do
+          held = held + tonumber(string.match(member, '|(.*)$'))
+        end
+        redis.call('HSET', budget, 'spend', counted, 'held', string.format('%.17g', held))
+      else
+        -- the holds of calls that never settled (a crashed worker's) stop counting
+        for _, member in ipairs(redis.call('ZRANGEBYSCORE', held_by, '-inf', now,
+                                           'LIMIT', 0, 100)) do
+          redis.call('ZREM', held_by, member)
+          held = tonumber(redis.call('HINCRBYFLOAT', budget, 'held',
+                                     '-' .. string.match(member, '|(.*)$')))
+        end
       end
-      local expired = redis.call('ZRANGEBYSCORE', budget .. ':holds', '-inf', now)
-      for _, gone in ipairs(expired) do redis.call('HDEL', budget .. ':amounts', gone) end
-      redis.call('ZREMRANGEBYSCORE', budget .. ':holds', '-inf', now)
-      local total = tonumber(counted)
-      for _, held in ipairs(redis.call('HVALS', budget .. ':amounts')) do
-        total = total + tonumber(held)
-      end
+      local total = tonumber(counted) + held
       if total >= tonumber(ARGV[b + 1]) then
         refused, limit, spent = h + 1, 'budget', tostring(total)
         break
@@ -104,11 +122,11 @@ while i <= #ARGV do
         end
       end
       for h = 0, holds - 1 do
-        local budget = 'teamgate:budget:' .. ARGV[first_hold + h * 3]
-        redis.call('ZADD', budget .. ':holds', now + slot_ms, ticket)
-        redis.call('HSET', budget .. ':amounts', ticket, amount)
-        redis.call('PEXPIRE', budget .. ':holds', slot_ms)
-        redis.call('PEXPIRE', budget .. ':amounts', slot_ms)
+        local budget = 'teamgate:budgets:' .. ARGV[first_hold + h * 3]
+        redis.call('HINCRBYFLOAT', budget, 'held', amount)
+        redis.call('ZADD', budget .. ':holds', now + slot_ms, ticket .. '|' .. amount)
+        redis.call('EXPIRE', budget, keep)
+        redis.call('EXPIRE', budget .. ':holds', keep)
       end
     end
     out[#out + 1] = refused

@@ -44,7 +44,7 @@ class TripStore:
         self._waiting: list[_Waiting] = []  # for the next trip
         self._leading = False  # a trip is out (its sender takes the next one too, or hands over)
         self._corrections: dict[tuple[str, int], int] = {}  # (subject, minute) -> tokens
-        self._settlements: list[tuple[str, str, float]] = []  # (budget, ticket, cost)
+        self._settlements: list[tuple] = []  # (budget, ticket, amount held, cost)
         self._flusher_pid, self._wake = None, None
 
     def admit(self, checks: list[Check], ticket: str, holds: tuple = (),
@@ -54,16 +54,17 @@ class TripStore:
         return self._trip(("a", ticket, checks, holds, float(amount)))
 
     def release(self, checks: list[Check], ticket: str, window: int, tokens: int,
-                holds: tuple = (), cost: float = 0.0):
+                holds: tuple = (), cost: float = 0.0, held: float = 0.0):
         """Give back the call's slots, add `tokens` (real minus reserved) to its minute, and
-        turn its budget holds into its `cost`."""
+        turn its budget holds (of `held` each, the amount admit() took) into its `cost`."""
         if tokens or holds:
             with self._lock:
                 for check in checks if tokens else ():
                     if check.tpm is not None:
                         key = (check.subject, window)
                         self._corrections[key] = self._corrections.get(key, 0) + tokens
-                self._settlements += [(hold.subject, ticket, float(cost)) for hold in holds]
+                self._settlements += [(hold.subject, ticket, float(held), float(cost))
+                                      for hold in holds]
         slots = [check.subject for check in checks if check.parallel is not None]
         if slots:
             self._trip(("r", ticket, slots))  # carries the corrections too
