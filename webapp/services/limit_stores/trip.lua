@@ -33,14 +33,17 @@ i = i + 1
 for _ = 1, settlements do
   local budget = 'teamgate:budgets:' .. ARGV[i]
   local holds = budget .. ':holds'
-  if redis.call('ZREM', holds, ARGV[i + 1]) == 1 then  -- 0: it expired and was taken off
+  -- the hold is there unless it expired and was taken off; the budget then is too (they
+  -- expire together), else it may be gone and must not be started again from this cost alone
+  local there = redis.call('ZREM', holds, ARGV[i + 1]) == 1
+  if there then
     if redis.call('ZCARD', holds) == 0 then
       redis.call('HSET', budget, 'held', '0')  -- nothing in flight: no rounding left over
     else
       redis.call('HINCRBYFLOAT', budget, 'held', '-' .. ARGV[i + 2])
     end
   end
-  if ARGV[i + 3] ~= '0' and redis.call('EXISTS', budget) == 1 then
+  if ARGV[i + 3] ~= '0' and (there or redis.call('EXISTS', budget) == 1) then
     redis.call('HINCRBYFLOAT', budget, 'spend', ARGV[i + 3])
   end
   i = i + 4
@@ -111,9 +114,10 @@ while i <= #ARGV do
         local subject = ARGV[b]
         if tonumber(ARGV[b + 1]) >= 0 or tonumber(ARGV[b + 3]) >= 0 then
           local minute = 'teamgate:minute:' .. subject .. ':' .. window
-          redis.call('HINCRBY', minute, 'requests', 1)
+          if redis.call('HINCRBY', minute, 'requests', 1) == 1 then
+            redis.call('EXPIRE', minute, 120)  -- the minute's first call
+          end
           redis.call('HINCRBY', minute, 'tokens', tonumber(ARGV[b + 4]))
-          redis.call('EXPIRE', minute, 120)
         end
         if tonumber(ARGV[b + 2]) >= 0 then
           local slots = 'teamgate:slots:' .. subject
