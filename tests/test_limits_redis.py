@@ -148,11 +148,19 @@ def test_settled_calls_count_their_real_tokens_on_redis(make_app, redis_server):
     check_settling(make_app(REDIS_URL=redis_server.url))
 
 
-def test_a_settled_calls_tokens_reach_other_instances_without_another_call(redis_server):
-    """Instance A reserves 900 of 1000 tokens and settles with 10 used, then makes no other
-    call: instance B may soon reserve 200, once A's waiting correction has gone to Redis on
-    its own."""
-    first, second = (limit_stores.RedisStore(redis_server.url, 30, 0.5) for _ in range(2))
+def two_stores(kind: str, redis_server, tmp_path):
+    """Two processes' stores on one count: two instances on one Redis, or two workers on one
+    embedded file."""
+    if kind == "redis":
+        return [limit_stores.RedisStore(redis_server.url, 30, 0.5) for _ in range(2)]
+    return [limit_stores.SQLiteStore(str(tmp_path / "limits.db"), 30) for _ in range(2)]
+
+
+@pytest.mark.parametrize("kind", ["redis", "embedded"])
+def test_a_settled_calls_tokens_reach_others_without_another_call(kind, redis_server, tmp_path):
+    """A reserves 900 of 1000 tokens and settles with 10 used, then makes no other call: B may
+    soon reserve 200, once A's waiting correction has gone to the store on its own."""
+    first, second = two_stores(kind, redis_server, tmp_path)
     checks = [limit_stores.Check("key:shared-tpm", None, None, 1000, 900)]
     window, refusal = first.admit(checks, "a")
     assert refusal is None
@@ -161,7 +169,7 @@ def test_a_settled_calls_tokens_reach_other_instances_without_another_call(redis
     first.release(checks, "a", window, 10 - 900)
     deadline = time.monotonic() + 2
     while second.admit(smaller, "b")[1] is not None:
-        assert time.monotonic() < deadline, "the correction never reached Redis"
+        assert time.monotonic() < deadline, "the correction never reached the store"
         time.sleep(limit_stores.FLUSH_SECONDS / 5)
     assert second.admit(smaller, "c")[1] is None  # 10 + 200 + 200 of 1000
     assert second.admit(smaller, "d")[1] is None  # 610
@@ -169,10 +177,29 @@ def test_a_settled_calls_tokens_reach_other_instances_without_another_call(redis
     assert second.admit(smaller, "f")[1].limit == "tpm"
 
 
-def test_slots_are_given_back_before_settle_returns(redis_server):
+@pytest.mark.parametrize("kind", ["redis", "embedded"])
+def test_a_settled_calls_cost_reaches_others_without_another_call(kind, redis_server, tmp_path):
+    """A holds all of a 1.0 budget and settles at 0.25, then makes no other call: B is refused
+    at first and admitted once A's settlement has gone to the store on its own."""
+    first, second = two_stores(kind, redis_server, tmp_path)
+    hold = (limit_stores.Hold(f"key:settle-{kind}:-", 1.0, 0.0),)
+    window, refusal = first.admit([], "a", hold, 1.0)
+    assert refusal is None
+    assert second.admit([], "b", hold, 0.5)[1].limit == "budget"  # 1.0 held
+    first.release([], "a", window, 0, hold, 0.25, 1.0)
+    deadline = time.monotonic() + 2
+    while second.admit([], "b", hold, 0.5)[1] is not None:
+        assert time.monotonic() < deadline, "the settlement never reached the store"
+        time.sleep(limit_stores.FLUSH_SECONDS / 5)
+    assert second.admit([], "c", hold, 0.25)[1] is None  # 0.25 spent + 0.5 held
+    assert second.admit([], "d", hold, 0.25)[1].limit == "budget"  # 0.25 + 0.75 held
+
+
+@pytest.mark.parametrize("kind", ["redis", "embedded"])
+def test_slots_are_given_back_before_settle_returns(kind, redis_server, tmp_path):
     """max_parallel_requests is never deferred: once a call's ticket is settled, another
-    instance can take its slot at once."""
-    first, second = (limit_stores.RedisStore(redis_server.url, 30, 0.5) for _ in range(2))
+    instance (or worker) can take its slot at once."""
+    first, second = two_stores(kind, redis_server, tmp_path)
     checks = [limit_stores.Check("key:shared-slot", None, 1, 1000, 100)]
     window, refusal = first.admit(checks, "a")
     assert refusal is None
