@@ -153,3 +153,25 @@ def test_the_usage_page_says_unpriced(app, client, world, as_user, upstream):
     flush(app)
     text = as_user("member").get(f"/ui/teams/{world.team_a}/usage").get_data(as_text=True)
     assert "unpriced" in text and "$0.0000</td>" not in text
+
+
+def test_spend_reaches_the_keys_user_from_the_call_or_from_an_older_spooled_row(app, seed,
+                                                                                  priced):
+    """A call's row names its key's user, so its batch needs no look-up; a row spooled by an
+    older Teamgate, without that name, is still counted for the key's user and member."""
+    from webapp.models import VirtualKey
+    from webapp.services import spend
+
+    team_id, _ = priced
+    seed.key(team_id, user_id="someone")
+    with app.app_context():
+        token = db.session.scalars(select(VirtualKey.token).where(
+            VirtualKey.user_id == "someone")).one()
+        with db.engine.connect() as connection:
+            older = spend._totals(connection, [{"cost": 0.5, "team_id": team_id,
+                                                "key_token": token}])
+            newer = spend._totals(connection, [{"cost": 0.5, "team_id": team_id,
+                                                "key_token": token, "key_user_id": "other"}])
+    member = spend.member_id(team_id, "someone")
+    assert older[("user", "someone")] == 0.5 and older[("member", member)] == 0.5
+    assert newer[("user", "other")] == 0.5 and ("user", "someone") not in newer

@@ -54,6 +54,7 @@ class CallRecord:
         principal = self.principal
         row = self.log.add(
             request_id=self.request_id, team_id=principal.team_id, key_token=principal.key_token,
+            key_user_id=principal.user_id if principal.key_token else None,  # spent by, too
             key_name=principal.key_name, route=operations.get(self.operation).log_route,
             public_model=self.public_model, deployment_id=self.deployment_id, status=status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),

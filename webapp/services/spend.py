@@ -20,17 +20,21 @@ def member_id(team_id: str, user_id: str) -> str:
 
 
 def _totals(connection, batch: list[dict]) -> dict:
-    """The batch's cost per (kind, subject id); unpriced rows add nothing."""
+    """The batch's cost per (kind, subject id); unpriced rows add nothing. A row names its
+    key's user (key_user_id, from the call); one without (written by an older Teamgate, then
+    spooled) has it looked up."""
     priced = [row for row in batch if row.get("cost")]
     if not priced:
         return {}
-    tokens = {row["key_token"] for row in priced if row.get("key_token")}
+    tokens = {row["key_token"] for row in priced
+              if row.get("key_token") and "key_user_id" not in row}
     users = dict(connection.execute(select(KEYS.c.token, KEYS.c.user_id).where(
         KEYS.c.token.in_(tokens), KEYS.c.user_id.is_not(None))).all()) if tokens else {}
     totals: dict = defaultdict(float)
     for row in priced:
         cost, team, token = row["cost"], row.get("team_id"), row.get("key_token")
-        user = users.get(token)
+        user = row["key_user_id"] if "key_user_id" in row else users.get(token)
+        user = user if token else None
         if token:
             totals[("key", token)] += cost
         if team:
