@@ -57,10 +57,10 @@ def child_exit(server, worker):
 
 
 def worker_exit(server, worker):
-    """Write the request-log rows and kept responses still queued in this worker before it
-    goes."""
+    """Write the request-log rows, kept responses and limit settlements still queued in this
+    worker before it goes."""
     app = getattr(worker, "wsgi", None)
-    for name in ("teamgate.request_log", "teamgate.responses"):
+    for name in ("teamgate.request_log", "teamgate.responses", "teamgate.limits"):
         writer = getattr(app, "extensions", {}).get(name)
         if writer is not None:
             writer.stop()

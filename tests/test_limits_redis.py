@@ -196,6 +196,21 @@ def test_a_settled_calls_cost_reaches_others_without_another_call(kind, redis_se
 
 
 @pytest.mark.parametrize("kind", ["redis", "embedded"])
+def test_a_worker_that_stops_sends_its_waiting_settlements(kind, redis_server, tmp_path):
+    """gunicorn's worker_exit stops the limits' gate: the settlements still waiting for a trip
+    reach the store then, not never."""
+    first, second = two_stores(kind, redis_server, tmp_path)
+    first._flush_soon = lambda: None  # the worker stops before its 50 ms are up
+    hold = (limit_stores.Hold(f"key:exit-{kind}:-", 1.0, 0.0),)
+    window, refusal = first.admit([], "a", hold, 1.0)
+    assert refusal is None
+    first.release([], "a", window, 0, hold, 0.25, 1.0)
+    assert second.admit([], "b", hold, 0.5)[1].limit == "budget"  # still waiting in A
+    limits.Gate(first, "open").stop()
+    assert second.admit([], "b", hold, 0.5)[1] is None  # 0.25 spent
+
+
+@pytest.mark.parametrize("kind", ["redis", "embedded"])
 def test_slots_are_given_back_before_settle_returns(kind, redis_server, tmp_path):
     """max_parallel_requests is never deferred: once a call's ticket is settled, another
     instance (or worker) can take its slot at once."""

@@ -151,6 +151,14 @@ class Gate:
             raise _refused(kinds[refusal.index], checks[refusal.index], refusal)
         return Ticket(self, checks, ticket_id, window, estimate, holds, amount)
 
+    def stop(self):
+        """A worker's graceful stop: the token corrections and budget settlements still waiting
+        for a trip go now."""
+        try:
+            self.store.flush()
+        except Unavailable as error:
+            log.warning("limits: token corrections and settlements lost at exit (%s)", error)
+
     def _ask(self, operation, *args):
         """operation(*args), with the store's failures handled as LIMITS_ON_REDIS_FAILURE says:
         open lets the call through uncounted, closed refuses it with a 503."""

@@ -33,7 +33,8 @@ class TripStore:
     its admissions are checked, so this process's own next admission always sees them. When no
     trip goes within FLUSH_SECONDS, one goes for them alone; until then other processes still
     see the settled call's reservation and holds. If the store fails meanwhile, they are lost,
-    as are those pending when a worker exits. Slot releases (max_parallel_requests) are never
+    as are those pending when a worker is killed; a worker that stops gracefully sends them
+    (flush). Slot releases (max_parallel_requests) are never
     deferred: release() returns once the slots are free.
 
     A store says how to run one trip: _send(operations, corrections, settlements) returns, for
@@ -70,6 +71,11 @@ class TripStore:
             self._trip(("r", ticket, slots))  # carries the corrections too
         elif tokens or holds:
             self._flush_soon()
+
+    def flush(self):
+        """Send what is pending at once (a worker's graceful stop)."""
+        if self._corrections or self._settlements:
+            self._trip(None)
 
     def _send(self, operations: list, corrections: dict, settlements: list) -> list:
         raise NotImplementedError
