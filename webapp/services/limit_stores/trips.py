@@ -100,6 +100,9 @@ class TripStore:
                 if isinstance(mine.result, Unavailable):
                     raise mine.result
                 return mine.result
+        # let the calls that are ready to run (in a gevent worker, the greenlets woken with this
+        # one) reach their admissions and settlements first, so that this trip carries them too
+        time.sleep(0)
         with self._lock:
             batch, self._waiting = self._waiting, []
             corrections, self._corrections = self._corrections, {}
