@@ -10,7 +10,8 @@ from tests.conftest import ADMIN, bearer
 from tests.fake_upstream import Reply, chunk
 from webapp.auth.principal import Principal
 from webapp.errors import APIError
-from webapp.services import limits
+from webapp.services import limit_stores, limits
+from webapp.services.limit_stores import trips
 
 
 def chat(client, key):
@@ -144,3 +145,44 @@ def test_the_estimate_counts_text_and_allowed_completion_tokens():
         "max_completion_tokens": 50}) == 100 + 10 + 2 * 4 + 50
     assert limits.estimate_tokens({"input": ["a" * 8, "b" * 8]}) == 4
     assert limits.estimate_tokens({"input": [1, 2, 3], "max_tokens": "many"}) == 3
+
+
+def test_a_call_killed_before_its_trip_hands_the_trip_on(tmp_path, monkeypatch):
+    """A call that leads the next trip and is killed while it lets the others join (a worker's
+    shutdown) leaves the trip to the next caller: nobody waits for ever."""
+    store = limit_stores.SQLiteStore(str(tmp_path / "limits.db"), 30)
+    checks = [limit_stores.Check("key:killed", None, 5, None)]
+    answers, real_sleep = [], time.sleep
+
+    class Killed(BaseException):
+        pass
+
+    def follower():
+        answers.append(store.admit(checks, "follower")[1])
+
+    def sleep(seconds):
+        if threading.current_thread().name == "leader" and not answers:
+            other = threading.Thread(target=follower, daemon=True)
+            other.start()
+            while len(store._waiting) < 2:  # the follower waits behind the leader
+                real_sleep(0.001)
+            raise Killed()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(trips.time, "sleep", sleep)
+    outcome = []
+
+    def leader():
+        try:
+            store.admit(checks, "leader")
+        except Killed:
+            outcome.append("killed")
+
+    first = threading.Thread(target=leader, name="leader")
+    first.start()
+    first.join(5)
+    deadline = time.monotonic() + 5
+    while not answers and time.monotonic() < deadline:
+        real_sleep(0.01)
+    assert outcome == ["killed"] and answers == [None]  # the follower's trip went
+    assert store.admit(checks, "later")[1] is None  # and the store still answers

@@ -221,3 +221,4 @@ def test_slots_are_given_back_before_settle_returns(kind, redis_server, tmp_path
     assert second.admit(checks, "b")[1].limit == "parallel"
     first.release(checks, "a", window, -50)
     assert second.admit(checks, "b")[1] is None
+

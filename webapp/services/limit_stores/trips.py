@@ -102,7 +102,12 @@ class TripStore:
                 return mine.result
         # let the calls that are ready to run (in a gevent worker, the greenlets woken with this
         # one) reach their admissions and settlements first, so that this trip carries them too
-        time.sleep(0)
+        mine.lead = True
+        try:
+            time.sleep(0)
+        except BaseException:  # killed meanwhile: the next caller sends the trip
+            self._abandon(mine)
+            raise
         with self._lock:
             batch, self._waiting = self._waiting, []
             corrections, self._corrections = self._corrections, {}
