@@ -44,6 +44,21 @@ def page(browser):
     context.close()
 
 
+def ready(page):
+    """Wait until the page on screen has loaded and htmx has wired it: on a slow machine a
+    control used before that does nothing (a user is rarely that quick). Call it once an element
+    of the new page was found, so that it is the new page's load that is waited for."""
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.htmx !== undefined")
+
+
+def htmx_idle(page):
+    """Wait until htmx has no request out and no swap under way: a field filled while a swap
+    is still landing would be replaced by the swapped-in one (a slow machine shows it)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -75,10 +90,13 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
     page.get_by_role("link", name="Models").click()
     page.get_by_role("link", name="Register a model").click()
     page.get_by_label("Public name").fill("my-team-model")
+    ready(page)
     page.get_by_label("Provider", exact=True).select_option("azure")
     page.get_by_text("The Azure deployment name.").wait_for()  # fields swapped by htmx
+    htmx_idle(page)
     page.get_by_label("Provider", exact=True).select_option("openai")
     page.get_by_text("Set it only to call an Azure deployment").wait_for()
+    htmx_idle(page)
     page.get_by_label("Upstream model").fill("gpt-4o")
     page.get_by_label("API base URL").fill(upstream.url)
     page.get_by_label("API version").fill("2023-12-01-preview")
@@ -88,6 +106,7 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
     page.get_by_role("heading", name="Models of Team A").wait_for()
     page.get_by_text(f"{upstream.url}/openai/deployments/gpt-4o/chat/completions"
                      "?api-version=2023-12-01-preview").wait_for()
+    ready(page)
 
     page.get_by_role("button", name="Test my-team-model").click()
     page.get_by_text("Sunny, 22 degrees.").wait_for()
@@ -98,6 +117,7 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
                                  chunk(None, "stop"), b"[DONE]"], chunk_delay=0.05))
     page.get_by_role("link", name="Playground").click()
     page.get_by_label("Message").fill("Say hello")
+    ready(page)
     page.get_by_role("button", name="Send").click()
     page.get_by_text("Hello from the upstream").wait_for()
     page.get_by_text(re.compile(r"Done in \d+ ms")).wait_for()
@@ -107,12 +127,14 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
     page.get_by_text(re.compile(rf"my-team-model → model_name_{team_id}_[0-9a-f-]{{36}}"))\
         .wait_for()
     page.get_by_label("Model name").fill("my-team-model")
+    ready(page)
     page.get_by_role("button", name="Resolve").click()
     page.get_by_text("resolves through the team's alias table").wait_for()
     shot(page, "06-aliases")
 
     page.get_by_role("link", name="Team keys").click()
     page.get_by_label("Alias").fill("laptop")
+    ready(page)
     page.get_by_role("button", name="Generate").click()
     secret = page.locator("#new-key").inner_text().strip()
     page.get_by_role("button", name="Copy").click()
@@ -125,6 +147,8 @@ def test_a_new_team_member_goes_through_the_seed_flow(app, live, upstream, seed,
 
     page.get_by_role("link", name="Team keys").click()
     page.get_by_role("link", name="Revoke").click()
+    page.get_by_role("button", name="Revoke").wait_for()
+    ready(page)
     page.get_by_role("button", name="Revoke").click()
     page.get_by_text("No keys yet.").wait_for()
     with pytest.raises(openai.AuthenticationError):
