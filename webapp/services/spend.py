@@ -34,7 +34,6 @@ def _totals(connection, batch: list[dict]) -> dict:
     for row in priced:
         cost, team, token = row["cost"], row.get("team_id"), row.get("key_token")
         user = row["key_user_id"] if "key_user_id" in row else users.get(token)
-        user = user if token else None
         if token:
             totals[("key", token)] += cost
         if team:

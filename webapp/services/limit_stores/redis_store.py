@@ -46,7 +46,7 @@ class RedisStore(TripStore):
             args += [subject, window, tokens]
         args.append(len(settlements))
         for budget, ticket, held, cost in settlements:
-            args += [budget, f"{ticket}|{held!r}", repr(held), repr(cost) if cost else "0"]
+            args += [budget, ticket, repr(held), repr(cost) if cost else "0"]
         for operation in operations:
             if operation[0] == "r":
                 _, ticket, slots = operation

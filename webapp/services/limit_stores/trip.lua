@@ -1,10 +1,9 @@
 -- One script carries everything a trip to Redis brings. KEYS: none (the minute's keys are named
 -- from Redis's own clock, so instances whose clocks differ still share one window). ARGV: slot
 -- ms, budget keep seconds; the number of token corrections, then three each: subject, window,
--- tokens to add; the number of budget settlements, then four each: budget, the hold's member
--- ("ticket|amount"), the amount held, the cost to spend; then operations, each "a" (an
--- admission: ticket, number of checks, number of holds, the amount to hold, then five per
--- check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then three per hold:
+-- tokens to add; the number of budget settlements, then four each: budget, ticket, the amount
+-- held, the cost to spend; then operations, each "a" (an admission: ticket, number of checks,
+-- number of holds, the amount to hold, then five per check: subject, rpm, parallel, tpm, estimate, -1 for not limited, then three per hold:
 -- budget, max_budget, the database's spend) or "r" (a release of a call's slots: ticket,
 -- number of subjects, the subjects). Returns {window, seconds left in the minute}, then for
 -- each admission in order {refused check or hold (1-based) or 0, limit, a refusing budget's
@@ -35,7 +34,7 @@ for _ = 1, settlements do
   local holds = budget .. ':holds'
   -- the hold is there unless it expired and was taken off; the budget then is too (they
   -- expire together), else it may be gone and must not be started again from this cost alone
-  local there = redis.call('ZREM', holds, ARGV[i + 1]) == 1
+  local there = redis.call('ZREM', holds, ARGV[i + 1] .. '|' .. ARGV[i + 2]) == 1
   if there then
     if redis.call('ZCARD', holds) == 0 then
       redis.call('HSET', budget, 'held', '0')  -- nothing in flight: no rounding left over
