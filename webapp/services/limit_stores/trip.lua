@@ -5,9 +5,9 @@
 -- held, the cost to spend; then operations, each "a" (an admission: ticket, number of checks,
 -- number of holds, the amount to hold, then five per check: subject, rpm, parallel, tpm,
 -- estimate, -1 for not limited, then three per hold: budget, max_budget, the database's spend)
--- or "r" (a release of a call's slots: ticket, number of subjects, the subjects). Returns {window, seconds left in the minute}, then for
--- each admission in order {refused check or hold (1-based) or 0, limit, a refusing budget's
--- spend and holds, or ''}.
+-- or "r" (a release of a call's slots: ticket, number of subjects, the subjects). Returns
+-- {window, seconds left in the minute}, then for each admission in order {refused check or
+-- hold (1-based) or 0, limit, a refusing budget's spend and holds, or ''}.
 --
 -- A budget is a hash (spend: its counter, held: the sum of the holds in flight) beside a sorted
 -- set of its holds ("ticket|amount", scored by when they expire). Amounts go in and out of
