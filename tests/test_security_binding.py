@@ -7,7 +7,6 @@ from flask_migrate import upgrade
 from sqlalchemy import select, text
 
 from tests.conftest import ADMIN, _config, bearer
-
 from tests.fake_upstream import Reply
 from webapp import create_app
 from webapp.extensions import db
@@ -161,7 +160,7 @@ def test_only_a_team_admin_rebinds_and_the_rebinding_is_audited(app, client, wor
     assert f"http://{host_b}" in page.get_data(as_text=True)
     with app.app_context():
         entry = db.session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "credential.bind")).all()[-1]
+            AuditEntry.action == "credential.bind").order_by(AuditEntry.id)).all()[-1]
         assert entry.actor == "a-admin@example.com"
         assert entry.after["bound_origins"] == bindings(app, world)
     moved = client.post("/model/update", headers=bearer(world.team_a_key), json={
