@@ -126,10 +126,9 @@ def require(body: dict, field: str, message: str | None = None):
         raise APIError(400, message or f"Missing required field: {field}.", param=field)
 
 
-def chat_chunks(block: bytes):
-    """The chunks of a block of chat-completion events, as dicts, and None for `[DONE]`: what a
-    translation of a chat stream into another operation's events reads. Lines that are not
-    `data:` or not a JSON object are left out."""
+def _chat_chunks(block: bytes):
+    """The chunks of a block of chat-completion events, as dicts, and None for `[DONE]`. Lines
+    that are not `data:` or not a JSON object are left out."""
     for line in block.split(b"\n"):
         if not line.startswith(b"data:"):
             continue
@@ -143,3 +142,44 @@ def chat_chunks(block: bytes):
             continue
         if isinstance(chunk, dict):
             yield chunk
+
+
+class ChatStreamTranslation:
+    """A chat completions stream told as another operation's events (the Messages API's, the
+    Responses API's). events() reads blocks of whole chat SSE events and yields the
+    subclass's bytes: opening() first, chunk() for each chat chunk, failure() for an error
+    event the relay made, closing() at `[DONE]` or when the upstream stopped without it.
+    Nothing is read after a failure or the closing."""
+    ended = False
+
+    def opening(self) -> bytes:
+        return b""
+
+    def chunk(self, chunk: dict) -> bytes:
+        raise NotImplementedError
+
+    def failure(self, payload: dict) -> bytes:
+        raise NotImplementedError
+
+    def closing(self) -> bytes:
+        raise NotImplementedError
+
+    def events(self, blocks):
+        opening = self.opening()
+        if opening:
+            yield opening
+        for block in blocks:
+            out = b""
+            for chunk in _chat_chunks(block):
+                if self.ended:
+                    break
+                if chunk is None or "error" in chunk:
+                    self.ended = True
+                    out += self.closing() if chunk is None else self.failure(chunk)
+                else:
+                    out += self.chunk(chunk)
+            if out:
+                yield out
+        if not self.ended:
+            self.ended = True
+            yield self.closing()

@@ -11,7 +11,7 @@ import json
 import uuid
 
 from webapp.errors import APIError
-from webapp.operations.base import chat_chunks
+from webapp.operations.base import ChatStreamTranslation
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
@@ -210,7 +210,7 @@ def _event(kind: str, payload: dict) -> bytes:
         {"type": kind, **payload}).encode() + b"\n\n"
 
 
-class MessageStream:
+class MessageStream(ChatStreamTranslation):
     """OpenAI chat chunks (blocks of whole SSE events) as Anthropic's event sequence:
     message_start, per content block content_block_start / _delta / _stop (text_delta,
     input_json_delta), message_delta with the stop reason and usage, message_stop. A failure
@@ -224,7 +224,6 @@ class MessageStream:
         self.stop_reason = "end_turn"
         self.usage = None
         self.started = False
-        self.ended = False
 
     def _start(self) -> bytes:
         self.started = True
@@ -245,7 +244,7 @@ class MessageStream:
         self.open_kind = kind
         return out + _event("content_block_start", {"index": self.index, "content_block": block})
 
-    def _chunk(self, chunk: dict) -> bytes:
+    def chunk(self, chunk: dict) -> bytes:
         out = b"" if self.started else self._start()
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
@@ -278,16 +277,14 @@ class MessageStream:
                 self.stop_reason = STOP_REASONS.get(choice["finish_reason"], "end_turn")
         return out
 
-    def _end(self) -> bytes:
-        self.ended = True
+    def closing(self) -> bytes:
         out = (b"" if self.started else self._start()) + self._close_block()
         usage = _usage(self.usage)
         return out + _event("message_delta", {
             "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
             "usage": usage}) + _event("message_stop", {})
 
-    def _error(self, payload: dict) -> bytes:
-        self.ended = True
+    def failure(self, payload: dict) -> bytes:
         error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
         try:
             status = int(error.get("code"))
@@ -295,18 +292,3 @@ class MessageStream:
             status = 502
         body = anthropic_error(status, str(error.get("message") or "Upstream failure."))
         return b"event: error\ndata: " + json.dumps(body).encode() + b"\n\n"
-
-    def events(self, blocks):
-        for block in blocks:
-            out = b""
-            for chunk in chat_chunks(block):
-                if self.ended:
-                    break
-                if chunk is None:
-                    out += self._end()
-                else:
-                    out += self._error(chunk) if "error" in chunk else self._chunk(chunk)
-            if out:
-                yield out
-        if not self.ended:
-            yield self._end()

@@ -9,10 +9,10 @@ import json
 import time
 
 from webapp.operations import responses_chat as chat
-from webapp.operations.base import chat_chunks
+from webapp.operations.base import ChatStreamTranslation
 
 
-class ResponseStream:
+class ResponseStream(ChatStreamTranslation):
     def __init__(self, model: str, response_id: str | None = None):
         self.model = model
         self.id = response_id or chat.new_id("resp")
@@ -24,7 +24,6 @@ class ResponseStream:
         self.open: list[int] = []  # output indexes not yet done, in order
         self.finish = None
         self.usage = None
-        self.ended = False
 
     def _event(self, kind: str, **payload) -> bytes:
         data = {"type": kind, "sequence_number": self.sequence, **payload}
@@ -35,7 +34,7 @@ class ResponseStream:
         return chat.response(self.id, self.model, fields.pop("output", []), status,
                              created=self.created, **fields)
 
-    def start(self) -> bytes:
+    def opening(self) -> bytes:
         snapshot = self._response("in_progress")
         return (self._event("response.created", response=snapshot)
                 + self._event("response.in_progress", response=snapshot))
@@ -106,7 +105,7 @@ class ResponseStream:
             return b""
         return self._done(self.text_index)
 
-    def _chunk(self, chunk: dict) -> bytes:
+    def chunk(self, chunk: dict) -> bytes:
         out = b""
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
@@ -124,8 +123,7 @@ class ResponseStream:
                 self.finish = choice["finish_reason"]
         return out
 
-    def end(self) -> bytes:
-        self.ended = True
+    def closing(self) -> bytes:
         out = b"".join(self._done(index) for index in list(self.open))
         final = self._response("completed", output=self.output, finish=self.finish,
                                usage_=chat.usage(self.usage))
@@ -133,8 +131,7 @@ class ResponseStream:
             "response.incomplete"
         return out + self._event(kind, response=final)
 
-    def fail(self, payload: dict) -> bytes:
-        self.ended = True
+    def failure(self, payload: dict) -> bytes:
         error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
         message = str(error.get("message") or "The upstream failed.")
         code = str(error.get("type") or "upstream_error")
@@ -142,19 +139,3 @@ class ResponseStream:
                                 error={"code": code, "message": message})
         return (self._event("error", code=code, message=message, param=error.get("param"))
                 + self._event("response.failed", response=failed))
-
-    def events(self, blocks):
-        yield self.start()
-        for block in blocks:
-            out = b""
-            for chunk_ in chat_chunks(block):
-                if self.ended:
-                    break
-                if chunk_ is None:
-                    out += self.end()
-                else:
-                    out += self.fail(chunk_) if "error" in chunk_ else self._chunk(chunk_)
-            if out:
-                yield out
-        if not self.ended:
-            yield self.end()
