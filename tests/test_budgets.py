@@ -2,6 +2,7 @@
 spent, budget_duration starts a new period on schedule, soft_budget alerts once (audit row and
 webhook), and the check costs a dictionary look-up on most calls."""
 import json
+import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from tests.conftest import ADMIN, bearer
+from tests.fake_upstream import Reply
 from tests.serving import Serving
 from webapp.extensions import db
 from webapp.models import AuditEntry, RequestLogEntry, SpendCounter
@@ -65,6 +67,28 @@ def test_a_key_budget_stops_calls_once_spent_with_litellms_answer(app, client, s
             RequestLogEntry.team_id == team_id).order_by(RequestLogEntry.id.desc())).first()
     assert (last.status, last.error_type, last.cost) == (400, "budget_exceeded", 0.0)
     assert chat(client, seed.key(team_id)).status_code == 200  # the budget is the key's
+
+
+def test_a_refusal_for_calls_in_flight_says_so(app, client, seed, upstream):
+    """The spend is 0 but a call in flight holds 0.014 (4 + 5 tokens) of a 0.01 budget: the next
+    call is refused, and its message shows the spend and the hold apart."""
+    team_id = priced_team(seed, upstream)
+    key = seed.key(team_id, max_budget=0.01)
+    upstream.default = Reply(delay=1.0)
+    body = {"model": "my-team-model", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}]}
+    first = threading.Thread(target=lambda: app.test_client().post(
+        "/v1/chat/completions", headers=bearer(key), json=body))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not upstream.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    refused = chat(client, key)
+    first.join()
+    assert refused.status_code == 400
+    assert refused.json["error"]["message"] == (
+        "Budget has been exceeded! Current cost: 0.0, Max budget: 0.01 "
+        "(0.014 more is held for calls not yet settled)")
 
 
 def test_a_team_budget_counts_every_key_of_the_team(app, client, seed, upstream):

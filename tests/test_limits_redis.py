@@ -113,9 +113,9 @@ def test_a_slot_nobody_gives_back_expires(redis_server, tmp_path):
 
 def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
     """A budget's counter starts from the database's spend, calls in flight hold their estimate,
-    a call is refused once spend plus holds reach max_budget (its message's current cost), and a settled call counts its
-    real cost instead of its hold; a hold nobody settles expires like a slot. On Redis and in
-    the embedded file alike."""
+    a call is refused once spend plus holds reach max_budget (the refusal tells them apart),
+    and a settled call counts its real cost instead of its hold; a hold nobody settles expires
+    like a slot. On Redis and in the embedded file alike."""
     for store in (limit_stores.RedisStore(redis_server.url, 0.3, 0.5),
                   limit_stores.SQLiteStore(str(tmp_path / "limits.db"), 0.3)):
         hold = (limit_stores.Hold(f"key:{store.__class__.__name__}:-", 1.0, 0.5),)
@@ -124,7 +124,7 @@ def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
         assert store.admit([], "second", hold, 0.3)[1] is None  # 0.5 + 0.3 held
         refusal = store.admit([], "third", hold, 0.3)[1]  # 0.5 + 0.6 held: no
         assert (refusal.limit, refusal.index) == ("budget", 0)
-        assert abs(refusal.spent - 1.1) < 1e-9  # what LiteLLM's message calls the current cost
+        assert abs(refusal.spent - 0.5) < 1e-9 and abs(refusal.held - 0.6) < 1e-9
         store.release([], "first", window, 0, hold, 0.1, 0.3)  # its hold becomes 0.1 spent
         store.release([], "second", window, 0, hold, 0.1, 0.3)
         assert store.admit([], "fourth", hold, 0.3)[1] is None  # 0.7 spent, nothing held
@@ -132,10 +132,10 @@ def test_budget_holds_become_the_calls_cost(redis_server, tmp_path):
         assert store.admit([], "fifth", hold, 0.29)[1] is None
         assert store.admit([], "sixth", hold, 0.01)[1] is None  # 0.7 + 0.29 held < 1.0
         refusal = store.admit([], "seventh", hold, 0.01)[1]  # 0.7 + 0.3 held: no
-        assert refusal.limit == "budget" and abs(refusal.spent - 1.0) < 1e-9
+        assert refusal.limit == "budget" and abs(refusal.spent + refusal.held - 1.0) < 1e-9
         store.release([], "fourth", window, 0, hold, 0.0, 0.3)  # late: its hold is gone already
         refusal = store.admit([], "eighth", hold, 0.01)[1]  # still 0.7 + 0.3 held
-        assert refusal.limit == "budget" and abs(refusal.spent - 1.0) < 1e-9
+        assert abs(refusal.spent - 0.7) < 1e-9 and abs(refusal.held - 0.3) < 1e-9
         store.release([], "fifth", window, 0, hold, 0.0, 0.29)
         store.release([], "sixth", window, 0, hold, 0.0, 0.01)
         refusal = store.admit([], "ninth", hold, 0.3)[1]  # 0.7 spent, nothing held

@@ -130,9 +130,12 @@ def _start_period(kind: str, subject_id: str, counter: dict | None, duration: st
             "soft_alerted_at": None}
 
 
-def exceeded(current: float, maximum: float) -> APIError:
+def exceeded(current: float, maximum: float, in_flight: float = 0.0) -> APIError:
+    """LiteLLM's refusal; in_flight: what calls not yet settled (in flight, or ended a moment
+    ago) hold on the budget, which took it to the maximum with the spend."""
+    held = f" ({in_flight:.6g} more is held for calls not yet settled)" if in_flight > 0 else ""
     return APIError(400, f"Budget has been exceeded! Current cost: {current}, "
-                         f"Max budget: {maximum}", error_type="budget_exceeded")
+                         f"Max budget: {maximum}{held}", error_type="budget_exceeded")
 
 
 def check(principal) -> tuple[Hold, ...]:

@@ -146,7 +146,8 @@ class Gate:
         if window is None:  # the store is unreachable and the setting says fail open
             return NO_TICKET
         if refusal is not None and refusal.limit == "budget":
-            raise budgets.exceeded(refusal.spent, holds[refusal.index].max_budget)
+            raise budgets.exceeded(refusal.spent, holds[refusal.index].max_budget,
+                                   refusal.held)
         if refusal is not None:
             raise _refused(kinds[refusal.index], checks[refusal.index], refusal)
         return Ticket(self, checks, ticket_id, window, estimate, holds, amount)

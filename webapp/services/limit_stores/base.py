@@ -29,7 +29,8 @@ class Refusal:
     index: int  # which check (or, for "budget", which hold) refused
     limit: str  # "rpm", "tpm", "parallel" or "budget"
     retry_after: int
-    spent: float = 0.0  # a budget's spend and holds when it refused
+    spent: float = 0.0  # a refusing budget's spend
+    held: float = 0.0  # and what its calls in flight hold
 
 
 class Unavailable(Exception):

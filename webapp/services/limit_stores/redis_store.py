@@ -71,12 +71,13 @@ class RedisStore(TripStore):
             if operation[0] == "r":
                 results.append(None)
                 continue
-            index, limit, spent = answer[position:position + 3]
-            position += 3
+            index, limit, spent, held = answer[position:position + 4]
+            position += 4
             if not index:
                 results.append((window, None))
             elif limit == b"budget":
-                results.append((window, Refusal(int(index) - 1, "budget", 0, float(spent))))
+                results.append((window, Refusal(int(index) - 1, "budget", 0, float(spent),
+                                                        float(held))))
             else:
                 results.append((window, Refusal(int(index) - 1, limit.decode(),
                                                 max(1, int(left)))))

@@ -146,7 +146,7 @@ class SQLiteStore(TripStore):
                                        "subject = ? AND expires > ?",
                                        (hold.subject, now)).fetchone()
             if spent + held >= hold.max_budget:
-                return Refusal(index, "budget", 0, spent + held)
+                return Refusal(index, "budget", 0, spent, held)
         return None
 
     def _count(self, connection, checks, window, ticket, now):

@@ -7,7 +7,7 @@
 -- estimate, -1 for not limited, then three per hold: budget, max_budget, the database's spend)
 -- or "r" (a release of a call's slots: ticket, number of subjects, the subjects). Returns
 -- {window, seconds left in the minute}, then for each admission in order {refused check or
--- hold (1-based) or 0, limit, a refusing budget's spend and holds, or ''}.
+-- hold (1-based) or 0, limit, a refusing budget's spend and the sum of its holds, or '', ''}.
 --
 -- A budget is a hash (spend: its counter, held: the sum of the holds in flight) beside a sorted
 -- set of its holds ("ticket|amount", scored by when they expire). Amounts go in and out of
@@ -58,7 +58,7 @@ while i <= #ARGV do
     local holds, amount = tonumber(ARGV[i]), ARGV[i + 1]
     i = i + 2
     local first_hold = i + n * 5
-    local refused, limit, spent = 0, '', ''
+    local refused, limit, spent, in_flight = 0, '', '', ''
     for k = 0, n - 1 do
       local b = i + k * 5
       local subject = ARGV[b]
@@ -103,7 +103,8 @@ while i <= #ARGV do
       end
       local total = tonumber(counted) + held
       if total >= tonumber(ARGV[b + 1]) then
-        refused, limit, spent = h + 1, 'budget', tostring(total)
+        refused, limit = h + 1, 'budget'
+        spent, in_flight = counted, string.format('%.17g', held)
         break
       end
     end
@@ -135,6 +136,7 @@ while i <= #ARGV do
     out[#out + 1] = refused
     out[#out + 1] = limit
     out[#out + 1] = spent
+    out[#out + 1] = in_flight
     i = first_hold + holds * 3
   end
 end
