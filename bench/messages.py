@@ -4,7 +4,8 @@ p50 (load.py ttfb), each as overhead over the fake upstream answered directly, a
 
 Measured, in every round and in turn: the upstream directly (chat and Messages), Teamgate's
 /v1/chat/completions on an OpenAI deployment (the baseline), /v1/messages on an Anthropic
-deployment (relayed as sent) and /v1/chat/completions on that Anthropic deployment (translated
+deployment (relayed as sent), /v1/chat/completions on that Anthropic deployment (translated
+both ways) and /v1/messages on the OpenAI deployment (Claude Code on a GPT model: translated
 both ways). Writes the "## Messages API" section of bench/RESULTS.md and out/messages.json.
 
 Usage: cd bench && .venv-tools/bin/python messages.py [--rounds 5] [--requests 2000]"""
@@ -32,6 +33,8 @@ CASES = {
                                        "direct messages"),
     "chat, Anthropic deployment": ("teamgate", "/v1/chat/completions", "bench-claude", "chat",
                                    "direct messages"),
+    "messages, OpenAI deployment": ("teamgate", "/v1/messages", "bench-fast", "messages",
+                                    "direct chat"),
 }
 BASELINE = "chat, OpenAI deployment"
 METRICS = (("latency", "p50_ms", "c=1 latency p50"), ("ttfb", "ttfb_p50_ms",
@@ -96,7 +99,8 @@ def section(found: dict, runs: list[dict], meta: dict) -> str:
         cells.append(str(sum(found[case, mode][1] for mode, _, _ in METRICS)))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    for case in ("messages, Anthropic deployment", "chat, Anthropic deployment"):
+    for case in ("messages, Anthropic deployment", "chat, Anthropic deployment",
+                 "messages, OpenAI deployment"):
         for mode, _, label in METRICS:
             listed = ", ".join(f"{r:.2f}" for r in round_ratios(runs, case, mode))
             lines.append(f"- {case}, {label}, overhead / baseline per round: {listed}")
