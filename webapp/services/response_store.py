@@ -20,24 +20,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.errors import APIError
-from webapp.extensions import db
-from webapp.models import StoredResponse
+from webapp.models.base import utcnow
 from webapp.services.request_log import INTERVAL, in_native_thread, plain_reason
-from webapp.services.request_log_table import limit_lock_wait, writer_engine
+from webapp.services.response_store_rows import Redis, Table
 
 log = logging.getLogger(__name__)
-PRUNE_INTERVAL = 60.0  # seconds between one process's deletions of expired rows
-TABLE = StoredResponse.__table__
-KEY = ("owner", "response_id")
-FOUND = (TABLE.c.deployment_id, TABLE.c.public_model, TABLE.c.kept, TABLE.c.conversation)
 # what one process remembers of the responses it made: entries, and bytes of conversations
 RECENT_ENTRIES = 10_000
 RECENT_BYTES = 64 * 1024 * 1024
@@ -63,103 +55,6 @@ def owner_of(principal) -> str:
     return "key:" + (principal.key_token or principal.kind)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-class Table:
-    """The stored_responses table: batches upserted in a native thread, on an engine of the
-    writer's own; lookups and removals on the app's."""
-    native = True  # its driver blocks: written in gevent's native threads
-    errors = (SQLAlchemyError,)
-
-    def __init__(self, app):
-        self.app = app
-        self.lock_wait = app.config["REQUEST_LOG_LOCK_WAIT"]
-        self.engine = None
-        self.upsert = None
-        self.pruned = 0.0
-
-    def write(self, rows: list[dict]):
-        """One transaction: the rows upserted, expired ones now and then deleted."""
-        if self.engine is None:
-            self.engine = writer_engine(self.app, self.lock_wait)
-            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(TABLE)
-            self.upsert = statement.on_conflict_do_update(
-                index_elements=list(KEY), set_={c.name: statement.excluded[c.name]
-                                                for c in TABLE.columns if c.name not in KEY})
-        with self.engine.begin() as connection:
-            limit_lock_wait(connection, self.lock_wait)
-            connection.execute(self.upsert, rows)
-            if time.monotonic() - self.pruned > PRUNE_INTERVAL:
-                self.pruned = time.monotonic()
-                connection.execute(delete(TABLE).where(TABLE.c.expires_at < _now()))
-
-    def read(self, owner: str, response_id: str) -> tuple | None:
-        with db.engine.connect() as connection:  # its own transaction: it sees new rows
-            row = connection.execute(select(*FOUND, TABLE.c.expires_at).where(
-                TABLE.c.owner == owner, TABLE.c.response_id == response_id)).first()
-        if row is None or row.expires_at < _now():
-            return None
-        return tuple(row)[:4]
-
-    def delete(self, owner: str, response_id: str):
-        with db.engine.begin() as connection:
-            connection.execute(delete(TABLE).where(TABLE.c.owner == owner,
-                                                   TABLE.c.response_id == response_id))
-
-    def close(self):
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
-
-
-class Redis:
-    """One key per response, expiring with it; a batch is one pipeline."""
-    native = False  # its sockets are gevent's: written in the event loop
-
-    def __init__(self, url: str, timeout: float):
-        import redis  # only deployments that set REDIS_URL need the client loaded
-
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                           socket_connect_timeout=timeout)
-        self.errors = (redis.RedisError, OSError)
-
-    @staticmethod
-    def _key(owner: str, response_id: str) -> str:
-        return f"teamgate:response:{owner}:{response_id}"
-
-    def write(self, rows: list[dict]):
-        now = _now()
-        pipeline = self.client.pipeline(transaction=False)
-        for row in rows:
-            seconds = int((row["expires_at"] - now).total_seconds())
-            if seconds > 0:
-                pipeline.set(self._key(row["owner"], row["response_id"]), json.dumps(
-                    [row["deployment_id"], row["public_model"], row["kept"],
-                     row["conversation"]]), ex=seconds)
-        pipeline.execute()
-
-    def read(self, owner: str, response_id: str) -> tuple | None:
-        try:
-            value = self.client.get(self._key(owner, response_id))
-        except self.errors:
-            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
-                                "again.") from None
-        return tuple(json.loads(value)) if value else None
-
-    def delete(self, owner: str, response_id: str):
-        try:
-            self.client.delete(self._key(owner, response_id))
-        except self.errors:
-            raise APIError(503, "Teamgate's response store (Redis) did not answer; try "
-                                "again.") from None
-
-    def close(self):
-        self.client.close()
-
-
 class Store:
     """The responses this process made, remembered at once, and a writer that takes their rows
     to `rows` (Table or Redis) in batches."""
@@ -183,7 +78,7 @@ class Store:
         row = {"owner": owner, "response_id": stored.response_id,
                "deployment_id": stored.deployment_id, "public_model": stored.public_model,
                "kept": stored.kept, "conversation": conversation,
-               "expires_at": _now() + timedelta(seconds=ttl)}
+               "expires_at": utcnow() + timedelta(seconds=ttl)}
         found = (stored.deployment_id, stored.public_model, stored.kept, conversation)
         size = len(conversation or "")
         with self._memory:
