@@ -102,8 +102,8 @@ def test_a_call_larger_than_the_tpm_limit_never_reaches_the_upstream(client, see
     refused = client.post("/v1/chat/completions", headers=bearer(key), json=tpm_call(2000))
     assert refused.status_code == 429
     assert refused.json["error"]["message"] == ("This call would use about 2004 tokens, more "
-                                                "than this team's limit of 1000 tokens per "
-                                                "minute.")
+                                                "than the limit of this team (1000 tokens per "
+                                                "minute).")
     assert upstream.received == []
     assert client.post("/v1/chat/completions", headers=bearer(key),
                        json=tpm_call(500)).status_code == 200

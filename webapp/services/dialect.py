@@ -26,10 +26,11 @@ NUMBER, INTEGER, FLAG = _nullable("number"), _nullable("integer"), _nullable("bo
 # GenerateRequestBase (keys and users) beyond what Teamgate enforces
 REQUEST_BASE = {
     "spend": NUMBER, "agent_id": TEXT, "allowed_cache_controls": LIST, "config": OBJECT,
-    "permissions": OBJECT, "model_max_budget": OBJECT, "model_rpm_limit": OBJECT,
-    "model_tpm_limit": OBJECT, "guardrails": LIST, "policies": LIST, "prompts": LIST,
-    "aliases": OBJECT, "object_permission": OBJECT,
+    "permissions": OBJECT, "model_max_budget": OBJECT, "guardrails": LIST, "policies": LIST,
+    "prompts": LIST, "aliases": OBJECT, "object_permission": OBJECT,
 }
+# enforced for keys and teams (services/limits.py), only stored for users
+PER_MODEL_LIMITS = {"model_rpm_limit": OBJECT, "model_tpm_limit": OBJECT}
 # KeyRequestBase
 KEY_BASE = {
     **REQUEST_BASE, "budget_id": TEXT, "tags": LIST, "enforced_params": LIST,
@@ -46,8 +47,8 @@ KEY_REGENERATE = {**KEY_GENERATE, "spend": NUMBER, "grace_period": TEXT}
 TEAM_UPDATE = {
     "organization_id": TEXT, "router_settings": OBJECT, "access_group_ids": LIST, "tags": LIST,
     "guardrails": LIST, "policies": LIST, "prompts": LIST, "object_permission": OBJECT,
-    "allowed_passthrough_routes": LIST, "model_rpm_limit": OBJECT, "model_tpm_limit": OBJECT,
-    "team_member_budget": NUMBER, "team_member_budget_duration": TEXT,
+    "allowed_passthrough_routes": LIST, "team_member_budget": NUMBER,
+    "team_member_budget_duration": TEXT,
     "team_member_rpm_limit": INTEGER, "team_member_tpm_limit": INTEGER,
     "team_member_key_duration": TEXT, "allowed_vector_store_indexes": LIST,
     "enforced_batch_output_expires_after": OBJECT, "enforced_file_expires_after": OBJECT,
@@ -55,7 +56,7 @@ TEAM_UPDATE = {
 TEAM_NEW = {**TEAM_UPDATE, "admins": LIST, "members": LIST, "team_member_permissions": LIST,
             "rpm_limit_type": TEXT, "tpm_limit_type": TEXT}
 
-USER_BASE = {**REQUEST_BASE, "blocked": FLAG}
+USER_BASE = {**REQUEST_BASE, **PER_MODEL_LIMITS, "blocked": FLAG}
 # on /user/new these make the user's first key; on /user/update no key is made
 USER_UPDATE = {**USER_BASE, "key_alias": TEXT, "duration": TEXT, "team_id": TEXT}
 USER_NEW = {**USER_BASE, "send_invite_email": FLAG, "sso_user_id": TEXT,

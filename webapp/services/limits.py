@@ -117,9 +117,10 @@ class Gate:
 
     def enter(self, subjects: list[tuple[str, str, dict]], body: dict | None = None,
               holds: tuple = (), amount: float = 0.0) -> "Ticket":
-        """Admit a call for every (kind, id, limits) subject (or raise a 429 APIError) and hold
-        `amount` (its estimated cost) on every budget hold (or raise LiteLLM's 400). Returns
-        the ticket to settle when the call is over (a stream: when it ends)."""
+        """Admit a call for every (kind, counter, limits) subject (or raise a 429 APIError that
+        names the kind) and hold `amount` (its estimated cost) on every budget hold (or raise
+        LiteLLM's 400). Returns the ticket to settle when the call is over (a stream: when it
+        ends)."""
         checks, kinds = [], []
         for kind, subject, limits in subjects:
             if not limits:  # most callers: nothing to count, no store to ask
@@ -128,7 +129,7 @@ class Gate:
             tpm = limits.get("tpm_limit")
             if rpm is None and parallel is None and tpm is None:
                 continue
-            checks.append(Check(f"{kind}:{subject}", rpm, parallel, tpm))
+            checks.append(Check(subject, rpm, parallel, tpm))
             kinds.append(kind)
         if not checks and not holds:
             return NO_TICKET
@@ -139,8 +140,8 @@ class Gate:
             for kind, check in zip(kinds, checks):
                 if check.tpm is not None and estimate > check.tpm:
                     raise APIError(429, f"This call would use about {estimate} tokens, more "
-                                        f"than this {kind}'s limit of {check.tpm} tokens per "
-                                        "minute.")
+                                        f"than the limit of this {kind} ({check.tpm} tokens "
+                                        "per minute).")
         ticket_id = _ticket_id()
         window, refusal = self._ask(self.store.admit, checks, ticket_id, holds, amount)
         if window is None:  # the store is unreachable and the setting says fail open
@@ -243,6 +244,19 @@ def _team_limits(team_id: str) -> dict:
     return routing_cache().get(("team_limits", team_id), load)
 
 
+def _per_model(kind: str, subject: str, limits: dict, model) -> list:
+    """LiteLLM's model_rpm_limit and model_tpm_limit of a key or team: its own minute for calls
+    to one model name (as the caller sends it), beside its limits for every model."""
+    if not limits or not isinstance(model, str):
+        return []
+    rpm = (limits.get("model_rpm_limit") or {}).get(model)
+    tpm = (limits.get("model_tpm_limit") or {}).get(model)
+    if rpm is None and tpm is None:
+        return []
+    return [(f"{kind} for model {model}", f"{kind}-model:{subject}:{model}",
+             {"rpm_limit": rpm, "tpm_limit": tpm})]
+
+
 def estimate_cost(body: dict | None, deployment_id: str | None) -> float:
     """What a call to this deployment is held at under its budgets before it is made: the
     estimate_parts at the deployment's prices (0 for an unpriced deployment)."""
@@ -257,9 +271,15 @@ def admit(principal, body: dict | None = None, deployment_id: str | None = None)
     when over a budget); settle() or release() the ticket after. body: the call's parsed body
     (read again from the request when not given)."""
     holds = budgets.check(principal)
-    subjects = [("key", principal.key_token, principal.key_limits)] if principal.key_token else []
+    model = body.get("model") if body else None
+    subjects = []
+    if principal.key_token:
+        subjects.append(("key", f"key:{principal.key_token}", principal.key_limits))
+        subjects += _per_model("key", principal.key_token, principal.key_limits, model)
     if principal.team_id:
-        subjects.append(("team", principal.team_id, _team_limits(principal.team_id)))
+        team = _team_limits(principal.team_id)
+        subjects.append(("team", f"team:{principal.team_id}", team))
+        subjects += _per_model("team", principal.team_id, team, model)
     amount = estimate_cost(body, deployment_id) if holds else 0.0
     return current_app.extensions["teamgate.limits"].enter(subjects, body, holds, amount)
 

@@ -13,6 +13,12 @@ METADATA = {"type": ["object", "null"]}
 OPTIONAL_NUMBER = {"type": ["number", "null"], "minimum": 0}
 OPTIONAL_INTEGER = {"type": ["integer", "null"], "minimum": 0}
 
+# LiteLLM's model_rpm_limit / model_tpm_limit: a model name the caller sends -> its limit
+PER_MODEL_LIMIT = {"type": ["object", "null"], "maxProperties": 1000,
+                   "propertyNames": {"minLength": 1, "maxLength": 256},
+                   "additionalProperties": {"type": "integer", "minimum": 0},
+                   "description": "Map each model name to a whole number of at least 0."}
+
 LIMITS = {
     "max_budget": OPTIONAL_NUMBER,
     "soft_budget": OPTIONAL_NUMBER,
@@ -20,6 +26,8 @@ LIMITS = {
     "tpm_limit": OPTIONAL_INTEGER,
     "rpm_limit": OPTIONAL_INTEGER,
     "max_parallel_requests": OPTIONAL_INTEGER,
+    "model_rpm_limit": PER_MODEL_LIMIT,
+    "model_tpm_limit": PER_MODEL_LIMIT,
 }
 
 # litellm_params every deployment may have, whatever its provider
