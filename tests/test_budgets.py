@@ -132,6 +132,32 @@ def test_a_members_budget_in_the_team(app, client, seed, upstream):
                         "litellm_budget_table": None}]
 
 
+def test_a_team_member_budget_is_each_members_default(app, client, seed, upstream):
+    """LiteLLM's team_member_budget: every member of the team without a max_budget_in_team of
+    their own gets it, each on their own spend; null takes it away again."""
+    made = client.post("/team/new", headers=ADMIN, json={
+        "team_alias": "members", "team_member_budget": 0.03})
+    assert made.status_code == 200, made.json
+    assert "x-teamgate-ignored-fields" not in made.headers
+    team_id = made.json["team_id"]
+    seed.model(seed.key(team_id), team_id, upstream.url, input_cost_per_token=IN,
+               output_cost_per_token=OUT)
+    first, second, own = (seed.key(team_id, user_id=f"member-{n}") for n in (1, 2, 3))
+    with app.app_context():
+        spend.set_budget("member", spend.member_id(team_id, "member-3"), 0.05)
+        db.session.commit()
+    assert call_and_flush(app, client, first, 3) == [200, 200, 400]  # 0.044 >= 0.03
+    assert chat(client, first).json["error"]["message"] == (
+        f"Budget has been exceeded! Current cost: {2 * COST}, Max budget: 0.03")
+    assert call_and_flush(app, client, second) == [200]  # a budget each, not one for all
+    assert call_and_flush(app, client, own, 4) == [200, 200, 200, 400]  # its own 0.05
+    info = client.get(f"/team/info?team_id={team_id}", headers=ADMIN).json["team_info"]
+    assert info["team_member_budget"] == 0.03
+    assert client.post("/team/update", headers=ADMIN, json={
+        "team_id": team_id, "team_member_budget": None}).status_code == 200
+    assert call_and_flush(app, client, first) == [200]
+
+
 class Hook(BaseHTTPRequestHandler):
     received: list = []
 

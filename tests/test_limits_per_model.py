@@ -1,6 +1,6 @@
 """LiteLLM's model_rpm_limit and model_tpm_limit on keys and teams: a minute of their own for calls
 to one model name, beside the key's and team's limits for every model; stored values from before
-they were enforced move into the limits on upgrade."""
+they were enforced (these and a team's team_member_budget) move into the limits on upgrade."""
 import json
 
 from flask_migrate import upgrade
@@ -93,6 +93,8 @@ def test_values_stored_before_move_into_the_limits_on_upgrade(empty_database):
                 "updated_at, extra) VALUES ('team-a', 'Team A', '[]', '{}', '{\"rpm_limit\": 9}', "
                 ":f, '2026-01-01 00:00:00', '2026-01-01 00:00:00', :extra)"),
                 {"f": False, "extra": json.dumps({"model_tpm_limit": {"gpt-4o": 7},
+                                                  "team_member_budget": 0.5,
+                                                  "team_member_budget_duration": "30d",
                                                   "tags": ["kept"]})})
             db.session.execute(text(
                 "INSERT INTO virtual_keys (token, key_name, team_id, models, metadata, limits, "
@@ -105,7 +107,8 @@ def test_values_stored_before_move_into_the_limits_on_upgrade(empty_database):
             team = db.session.execute(text("SELECT limits, extra FROM teams")).one()
             key = db.session.execute(text("SELECT limits, extra FROM virtual_keys")).one()
             loaded = [json.loads(v) if isinstance(v, str) else v for v in (*team, *key)]
-            assert loaded[0] == {"rpm_limit": 9, "model_tpm_limit": {"gpt-4o": 7}}
+            assert loaded[0] == {"rpm_limit": 9, "model_tpm_limit": {"gpt-4o": 7},
+                                 "team_member_budget": 0.5, "team_member_budget_duration": "30d"}
             assert loaded[1] == {"tags": ["kept"]}
             assert loaded[2] == {}  # not a valid limit: left where it was, not enforced
             assert loaded[3] == {"model_rpm_limit": {"gpt-4o": "not a number"}}

@@ -151,10 +151,9 @@ def check(principal) -> tuple[Hold, ...]:
     for kind, subject, limits in subjects:
         counter = counters.get((kind, subject))
         if limits is None:
-            if counter is None or counter["max_budget"] is None:
+            limits = _held_on_counter(kind, counter, principal)
+            if limits is None:
                 continue
-            limits = {"max_budget": counter["max_budget"],
-                      "budget_duration": counter["budget_duration"]}
         duration = limits.get("budget_duration")
         if period(duration) is not None and (
                 counter is None or counter["budget_reset_at"] is None
@@ -172,6 +171,20 @@ def check(principal) -> tuple[Hold, ...]:
         if soft is not None and current >= soft and counter and not counter["soft_alerted_at"]:
             _soft_alert(principal, kind, subject, current, soft)
     return tuple(holds)
+
+
+def _held_on_counter(kind: str, counter: dict | None, principal) -> dict | None:
+    """The budget of a user or team member: the one set on its counter, else for a member the
+    team's team_member_budget (LiteLLM's default for members without max_budget_in_team)."""
+    if counter is not None and counter["max_budget"] is not None:
+        return {"max_budget": counter["max_budget"],
+                "budget_duration": counter["budget_duration"]}
+    if kind == "member":
+        team = _team_limits(principal.team_id)
+        if team.get("team_member_budget") is not None:
+            return {"max_budget": team["team_member_budget"],
+                    "budget_duration": team.get("team_member_budget_duration")}
+    return None
 
 
 def _soft_alert(principal, kind: str, subject: str, current: float, soft: float):

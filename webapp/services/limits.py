@@ -19,9 +19,9 @@ from webapp.services import budgets
 from webapp.services.cache import routing_cache
 from webapp.services import prices
 from webapp.services.limit_stores import Check, RedisStore, SQLiteStore, Unavailable
-from webapp.services.schemas import LIMITS
+from webapp.services.schemas import LIMITS, TEAM_MEMBER_BUDGET
 
-LIMIT_FIELDS = tuple(LIMITS)
+LIMIT_FIELDS = (*LIMITS, *TEAM_MEMBER_BUDGET)  # a key's body cannot carry the team's fields
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0  # after a failed store call, the next one waits this long before trying
 CHARS_PER_TOKEN = 4  # the rough size of a prompt before the upstream counts it

@@ -101,6 +101,12 @@ MEMBER = {
     "properties": {"user_id": USER_ID, "user_email": EMAIL, "role": MEMBER_ROLE},
 }
 
+# LiteLLM's default budget of each member of a team, for members without a max_budget_in_team
+TEAM_MEMBER_BUDGET = {
+    "team_member_budget": OPTIONAL_NUMBER,
+    "team_member_budget_duration": LIMITS["budget_duration"],
+}
+
 # a team's own names for models: alias -> a model name the team can call
 MODEL_ALIASES = {"type": ["object", "null"], "additionalProperties": NAME,
                  "propertyNames": {"maxLength": 256, "minLength": 1}}
@@ -112,6 +118,7 @@ TEAM_FIELDS = {
     "blocked": {"type": ["boolean", "null"]},
     "model_aliases": MODEL_ALIASES,
     **LIMITS,
+    **TEAM_MEMBER_BUDGET,
 }
 
 TEAM_NEW = {
