@@ -1,6 +1,7 @@
 """LiteLLM's model_rpm_limit and model_tpm_limit on keys and teams: a minute of their own for calls
 to one model name, beside the key's and team's limits for every model; stored values from before
-they were enforced (these and a team's team_member_budget) move into the limits on upgrade."""
+they were enforced (these, and a team's member budget and limits) move into the limits on
+upgrade. A team's team_member_rpm_limit: a minute for each of its members."""
 import json
 
 from flask_migrate import upgrade
@@ -65,6 +66,30 @@ def test_a_teams_model_tpm_limit_holds_for_every_key(client, seed, upstream):
     assert chat(client, key, max_tokens=200).status_code == 200
 
 
+def test_a_team_member_rpm_limit_counts_each_member_apart(client, seed, upstream):
+    """LiteLLM's team_member_rpm_limit: a minute for each user's keys in the team; a key of no
+    user is held to the team's own limits only."""
+    made = client.post("/team/new", headers=ADMIN, json={
+        "team_alias": "members", "team_member_rpm_limit": 1})
+    assert made.status_code == 200, made.json
+    assert IGNORED not in made.headers
+    team_id = made.json["team_id"]
+    nobodys = seed.key(team_id)
+    seed.model(nobodys, team_id, upstream.url)
+    alice, alices_other, bob = (seed.key(team_id, user_id=user)
+                                for user in ("alice", "alice", "bob"))
+    same_minute(5)
+    assert chat(client, alice).status_code == 200
+    refused = chat(client, alices_other)  # the member's minute, whichever of their keys
+    assert refused.status_code == 429
+    assert refused.json["error"]["message"] == (
+        "Rate limit of this team member reached (1 requests per minute).")
+    assert chat(client, bob).status_code == 200
+    assert [chat(client, nobodys).status_code for _ in range(2)] == [200, 200]
+    info = client.get(f"/team/info?team_id={team_id}", headers=ADMIN).json["team_info"]
+    assert info["team_member_rpm_limit"] == 1
+
+
 def test_a_per_model_limit_must_map_names_to_whole_numbers(client, seed):
     team_id = seed.team()
     for wrong in ({"my-team-model": "10"}, {"my-team-model": -1}, ["my-team-model"],
@@ -95,6 +120,7 @@ def test_values_stored_before_move_into_the_limits_on_upgrade(empty_database):
                 {"f": False, "extra": json.dumps({"model_tpm_limit": {"gpt-4o": 7},
                                                   "team_member_budget": 0.5,
                                                   "team_member_budget_duration": "30d",
+                                                  "team_member_tpm_limit": 1000,
                                                   "tags": ["kept"]})})
             db.session.execute(text(
                 "INSERT INTO virtual_keys (token, key_name, team_id, models, metadata, limits, "
@@ -108,7 +134,8 @@ def test_values_stored_before_move_into_the_limits_on_upgrade(empty_database):
             key = db.session.execute(text("SELECT limits, extra FROM virtual_keys")).one()
             loaded = [json.loads(v) if isinstance(v, str) else v for v in (*team, *key)]
             assert loaded[0] == {"rpm_limit": 9, "model_tpm_limit": {"gpt-4o": 7},
-                                 "team_member_budget": 0.5, "team_member_budget_duration": "30d"}
+                                 "team_member_budget": 0.5, "team_member_budget_duration": "30d",
+                                 "team_member_tpm_limit": 1000}
             assert loaded[1] == {"tags": ["kept"]}
             assert loaded[2] == {}  # not a valid limit: left where it was, not enforced
             assert loaded[3] == {"model_rpm_limit": {"gpt-4o": "not a number"}}

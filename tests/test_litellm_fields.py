@@ -52,9 +52,9 @@ def test_a_caller_chosen_key_is_refused_with_the_reason(client, seed):
 def test_team_fields_are_stored_returned_and_named(client):
     response = client.post("/team/new", headers=ADMIN, json={
         "team_alias": "Sweden", "tags": ["eu"], "guardrails": ["pii"],
-        "team_member_rpm_limit": 5, "organization_id": None, "metadata": None, "models": None})
+        "team_member_key_duration": "30d", "organization_id": None, "metadata": None, "models": None})
     assert response.status_code == 200, response.json
-    assert response.headers[IGNORED] == "guardrails, organization_id, tags, team_member_rpm_limit"
+    assert response.headers[IGNORED] == "guardrails, organization_id, tags, team_member_key_duration"
     team = response.json
     assert team["tags"] == ["eu"] and team["metadata"] == {} and team["models"] == []
     assert "organization_id" not in team  # null: not set

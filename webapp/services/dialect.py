@@ -47,8 +47,7 @@ KEY_REGENERATE = {**KEY_GENERATE, "spend": NUMBER, "grace_period": TEXT}
 TEAM_UPDATE = {
     "organization_id": TEXT, "router_settings": OBJECT, "access_group_ids": LIST, "tags": LIST,
     "guardrails": LIST, "policies": LIST, "prompts": LIST, "object_permission": OBJECT,
-    "allowed_passthrough_routes": LIST, "team_member_rpm_limit": INTEGER,
-    "team_member_tpm_limit": INTEGER,
+    "allowed_passthrough_routes": LIST,
     "team_member_key_duration": TEXT, "allowed_vector_store_indexes": LIST,
     "enforced_batch_output_expires_after": OBJECT, "enforced_file_expires_after": OBJECT,
 }

@@ -280,6 +280,10 @@ def admit(principal, body: dict | None = None, deployment_id: str | None = None)
         team = _team_limits(principal.team_id)
         subjects.append(("team", f"team:{principal.team_id}", team))
         subjects += _per_model("team", principal.team_id, team, model)
+        if principal.user_id and principal.key_token and team:
+            subjects.append(("team member", f"member:{principal.team_id}:{principal.user_id}",
+                             {"rpm_limit": team.get("team_member_rpm_limit"),
+                              "tpm_limit": team.get("team_member_tpm_limit")}))
     amount = estimate_cost(body, deployment_id) if holds else 0.0
     return current_app.extensions["teamgate.limits"].enter(subjects, body, holds, amount)
 

@@ -101,10 +101,13 @@ MEMBER = {
     "properties": {"user_id": USER_ID, "user_email": EMAIL, "role": MEMBER_ROLE},
 }
 
-# LiteLLM's default budget of each member of a team, for members without a max_budget_in_team
+# LiteLLM's budget and limits of each member of a team (the budget: for members without a
+# max_budget_in_team of their own)
 TEAM_MEMBER_BUDGET = {
     "team_member_budget": OPTIONAL_NUMBER,
     "team_member_budget_duration": LIMITS["budget_duration"],
+    "team_member_rpm_limit": OPTIONAL_INTEGER,
+    "team_member_tpm_limit": OPTIONAL_INTEGER,
 }
 
 # a team's own names for models: alias -> a model name the team can call
