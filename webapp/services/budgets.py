@@ -58,12 +58,14 @@ def next_reset(duration: str | None, now: datetime) -> datetime | None:
     return None if span is None else now + span
 
 
-def _team_limits(team_id: str) -> dict:
+def team_limits(team_id: str) -> dict:
+    """A team's limits and budget fields, cached with the routing table (the rate limits read
+    them too)."""
     def load():
         team = db.session.get(Team, team_id)
         return dict(team.limits or {}) if team is not None else {}
 
-    return routing_cache().get(("budget_team", team_id), load)
+    return routing_cache().get(("team_limits", team_id), load)
 
 
 def _subjects(principal) -> list[tuple[str, str, dict | None]]:
@@ -72,7 +74,7 @@ def _subjects(principal) -> list[tuple[str, str, dict | None]]:
     if principal.key_token:
         out.append(("key", principal.key_token, principal.key_limits or {}))
     if principal.team_id:
-        out.append(("team", principal.team_id, _team_limits(principal.team_id)))
+        out.append(("team", principal.team_id, team_limits(principal.team_id)))
     if principal.user_id and principal.key_token:
         out.append(("user", principal.user_id, None))
         if principal.team_id:
@@ -180,7 +182,7 @@ def _held_on_counter(kind: str, counter: dict | None, principal) -> dict | None:
         return {"max_budget": counter["max_budget"],
                 "budget_duration": counter["budget_duration"]}
     if kind == "member":
-        team = _team_limits(principal.team_id)
+        team = team_limits(principal.team_id)
         if team.get("team_member_budget") is not None:
             return {"max_budget": team["team_member_budget"],
                     "budget_duration": team.get("team_member_budget_duration")}

@@ -13,11 +13,7 @@ from pathlib import Path
 from flask import current_app, request
 
 from webapp.errors import APIError
-from webapp.extensions import db
-from webapp.models import Team
-from webapp.services import budgets
-from webapp.services.cache import routing_cache
-from webapp.services import prices
+from webapp.services import budgets, prices, spend
 from webapp.services.limit_stores import Check, RedisStore, SQLiteStore, Unavailable
 from webapp.services.schemas import LIMITS, TEAM_MEMBER_BUDGET
 
@@ -236,14 +232,6 @@ class Ticket:
 NO_TICKET = Ticket(None, [])
 
 
-def _team_limits(team_id: str) -> dict:
-    def load():
-        team = db.session.get(Team, team_id)
-        return dict(team.limits or {}) if team is not None else {}
-
-    return routing_cache().get(("team_limits", team_id), load)
-
-
 def _per_model(kind: str, subject: str, limits: dict, model) -> list:
     """LiteLLM's model_rpm_limit and model_tpm_limit of a key or team: its own minute for calls
     to one model name (as the caller sends it), beside its limits for every model."""
@@ -277,11 +265,12 @@ def admit(principal, body: dict | None = None, deployment_id: str | None = None)
         subjects.append(("key", f"key:{principal.key_token}", principal.key_limits))
         subjects += _per_model("key", principal.key_token, principal.key_limits, model)
     if principal.team_id:
-        team = _team_limits(principal.team_id)
+        team = budgets.team_limits(principal.team_id)
         subjects.append(("team", f"team:{principal.team_id}", team))
         subjects += _per_model("team", principal.team_id, team, model)
         if principal.user_id and principal.key_token and team:
-            subjects.append(("team member", f"member:{principal.team_id}:{principal.user_id}",
+            member = spend.member_id(principal.team_id, principal.user_id)
+            subjects.append(("team member", f"member:{member}",
                              {"rpm_limit": team.get("team_member_rpm_limit"),
                               "tpm_limit": team.get("team_member_tpm_limit")}))
     amount = estimate_cost(body, deployment_id) if holds else 0.0

@@ -76,8 +76,8 @@ class RedisStore(TripStore):
             if not index:
                 results.append((window, None))
             elif limit == b"budget":
-                results.append((window, Refusal(int(index) - 1, "budget", 0, float(spent),
-                                                        float(held))))
+                refusal = Refusal(int(index) - 1, "budget", 0, float(spent), float(held))
+                results.append((window, refusal))
             else:
                 results.append((window, Refusal(int(index) - 1, limit.decode(),
                                                 max(1, int(left)))))
