@@ -2,6 +2,7 @@
 the app and its clients, a live Teamgate on 127.0.0.1, fake upstreams, and seed factories."""
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from flask_migrate import upgrade
@@ -64,6 +65,31 @@ def _config(url: str, **extra) -> dict:
             "TEAMGATE_ENCRYPTION_KEY": ENCRYPTION_KEY, "SECRET_KEY": "test-secret-key",
             "TEAMGATE_UPSTREAM_ALLOW": "127.0.0.1/32", "UPSTREAM_TIMEOUT": 5.0,
             "STREAM_IDLE_TIMEOUT": 5.0, "CACHE_CHECK_INTERVAL": 0.2, **extra}
+
+
+@contextmanager
+def migrated_to(database_url: str, revision: str):
+    """An app on `database_url` with its schema at `revision`, inside the app's context: a test
+    fills the old tables, runs upgrade() and reads what became of them. Closed after."""
+    app = create_app(_config(database_url))
+    try:
+        with app.app_context():
+            upgrade(revision=revision)
+            yield app
+            db.session.remove()
+    finally:
+        app.extensions["teamgate.request_log"].stop()
+        with app.app_context():
+            db.engine.dispose()
+
+
+def insert_rows(rows: dict[str, list[dict]]):
+    """Rows into tables as raw SQL (the old schema has no models), then commit."""
+    for table, values in rows.items():
+        columns = ", ".join(f'"{c}"' for c in values[0])
+        params = ", ".join(f":{c}" for c in values[0])
+        db.session.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"), values)
+    db.session.commit()
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ import json
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from tests.conftest import ADMIN, _config, bearer
+from tests.conftest import ADMIN, bearer, migrated_to
 from tests.test_limits_shared import same_minute
-from webapp import create_app
 from webapp.extensions import db
 
 IGNORED = "x-teamgate-ignored-fields"
@@ -109,38 +108,30 @@ def test_a_users_per_model_limits_are_stored_and_named_as_ignored(client):
 
 
 def test_values_stored_before_move_into_the_limits_on_upgrade(empty_database):
-    app = create_app(_config(empty_database))
-    try:
-        with app.app_context():
-            upgrade(revision="f6b2d8e41a97")
-            db.session.execute(text(
-                "INSERT INTO teams (id, alias, models, metadata, limits, blocked, created_at, "
-                "updated_at, extra) VALUES ('team-a', 'Team A', '[]', '{}', '{\"rpm_limit\": 9}', "
-                ":f, '2026-01-01 00:00:00', '2026-01-01 00:00:00', :extra)"),
-                {"f": False, "extra": json.dumps({"model_tpm_limit": {"gpt-4o": 7},
-                                                  "team_member_budget": 0.5,
-                                                  "team_member_budget_duration": "30d",
-                                                  "team_member_tpm_limit": 1000,
-                                                  "tags": ["kept"]})})
-            db.session.execute(text(
-                "INSERT INTO virtual_keys (token, key_name, team_id, models, metadata, limits, "
-                "blocked, created_at, extra) VALUES (:token, 'sk-...abcd', 'team-a', '[]', '{}', "
-                "'{}', :f, '2026-01-01 00:00:00', :extra)"),
-                {"token": "a" * 64, "f": False,
-                 "extra": json.dumps({"model_rpm_limit": {"gpt-4o": "not a number"}})})
-            db.session.commit()
-            upgrade()
-            team = db.session.execute(text("SELECT limits, extra FROM teams")).one()
-            key = db.session.execute(text("SELECT limits, extra FROM virtual_keys")).one()
-            loaded = [json.loads(v) if isinstance(v, str) else v for v in (*team, *key)]
-            assert loaded[0] == {"rpm_limit": 9, "model_tpm_limit": {"gpt-4o": 7},
-                                 "team_member_budget": 0.5, "team_member_budget_duration": "30d",
-                                 "team_member_tpm_limit": 1000}
-            assert loaded[1] == {"tags": ["kept"]}
-            assert loaded[2] == {}  # not a valid limit: left where it was, not enforced
-            assert loaded[3] == {"model_rpm_limit": {"gpt-4o": "not a number"}}
-            db.session.remove()
-    finally:
-        app.extensions["teamgate.request_log"].stop()
-        with app.app_context():
-            db.engine.dispose()
+    with migrated_to(empty_database, "f6b2d8e41a97"):
+        db.session.execute(text(
+            "INSERT INTO teams (id, alias, models, metadata, limits, blocked, created_at, "
+            "updated_at, extra) VALUES ('team-a', 'Team A', '[]', '{}', '{\"rpm_limit\": 9}', "
+            ":f, '2026-01-01 00:00:00', '2026-01-01 00:00:00', :extra)"),
+            {"f": False, "extra": json.dumps({"model_tpm_limit": {"gpt-4o": 7},
+                                              "team_member_budget": 0.5,
+                                              "team_member_budget_duration": "30d",
+                                              "team_member_tpm_limit": 1000,
+                                              "tags": ["kept"]})})
+        db.session.execute(text(
+            "INSERT INTO virtual_keys (token, key_name, team_id, models, metadata, limits, "
+            "blocked, created_at, extra) VALUES (:token, 'sk-...abcd', 'team-a', '[]', '{}', "
+            "'{}', :f, '2026-01-01 00:00:00', :extra)"),
+            {"token": "a" * 64, "f": False,
+             "extra": json.dumps({"model_rpm_limit": {"gpt-4o": "not a number"}})})
+        db.session.commit()
+        upgrade()
+        team = db.session.execute(text("SELECT limits, extra FROM teams")).one()
+        key = db.session.execute(text("SELECT limits, extra FROM virtual_keys")).one()
+        loaded = [json.loads(v) if isinstance(v, str) else v for v in (*team, *key)]
+        assert loaded[0] == {"rpm_limit": 9, "model_tpm_limit": {"gpt-4o": 7},
+                             "team_member_budget": 0.5, "team_member_budget_duration": "30d",
+                             "team_member_tpm_limit": 1000}
+        assert loaded[1] == {"tags": ["kept"]}
+        assert loaded[2] == {}  # not a valid limit: left where it was, not enforced
+        assert loaded[3] == {"model_rpm_limit": {"gpt-4o": "not a number"}}

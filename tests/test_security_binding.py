@@ -6,9 +6,8 @@ import json
 from flask_migrate import upgrade
 from sqlalchemy import select, text
 
-from tests.conftest import ADMIN, _config, bearer
+from tests.conftest import ADMIN, bearer, insert_rows, migrated_to
 from tests.fake_upstream import Reply
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import AuditEntry, Deployment, ProviderCredential
 
@@ -206,7 +205,6 @@ def test_a_stored_row_pointing_a_key_elsewhere_is_refused_at_call_time(
 
 
 def test_the_upgrade_binds_existing_keys_to_where_their_models_send_them(empty_database):
-    app = create_app(_config(empty_database))
     stamp = "2026-01-01 00:00:00"
     common = {"created_by": "admin", "updated_by": "admin", "created_at": stamp,
               "updated_at": stamp}
@@ -231,27 +229,15 @@ def test_the_upgrade_binds_existing_keys_to_where_their_models_send_them(empty_d
                 ("azure", {"model": "azure/x", "api_base": "http://b.example.com/v1"}, None,
                  "cred-1"),
                 ("openai", {"model": "openai/gpt-4o"}, None, None)])]}
-    try:
-        with app.app_context():
-            upgrade(revision="b7c4e2f19a30")
-            for table, values in rows.items():
-                columns = ", ".join(f'"{c}"' for c in values[0])
-                params = ", ".join(f":{c}" for c in values[0])
-                db.session.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"),
-                                   values)
-            db.session.commit()
-            upgrade()
-            origins = dict(db.session.execute(text(
-                "SELECT id, secrets_origin FROM deployments")).all())
-            assert origins == {"dep-0": "https://own.example.com:8443",
-                               "dep-1": "https://api.openai.com:443", "dep-2": None,
-                               "dep-3": None, "dep-4": None}
-            bound = {row.id: row.bound_origins for row in db.session.scalars(
-                select(ProviderCredential))}
-            assert bound == {"cred-1": ["http://b.example.com:80", "https://a.example.com:443"],
-                             "cred-2": []}
-            db.session.remove()
-    finally:
-        app.extensions["teamgate.request_log"].stop()
-        with app.app_context():
-            db.engine.dispose()
+    with migrated_to(empty_database, "b7c4e2f19a30"):
+        insert_rows(rows)
+        upgrade()
+        origins = dict(db.session.execute(text(
+            "SELECT id, secrets_origin FROM deployments")).all())
+        assert origins == {"dep-0": "https://own.example.com:8443",
+                           "dep-1": "https://api.openai.com:443", "dep-2": None,
+                           "dep-3": None, "dep-4": None}
+        bound = {row.id: row.bound_origins for row in db.session.scalars(
+            select(ProviderCredential))}
+        assert bound == {"cred-1": ["http://b.example.com:80", "https://a.example.com:443"],
+                         "cred-2": []}

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from tests.conftest import _config
+from tests.conftest import _config, insert_rows, migrated_to
 from webapp import create_app
 from webapp.extensions import db
 
@@ -32,31 +32,18 @@ ROWS = {
 
 
 def test_upgrade_from_the_previous_schema_keeps_every_row(empty_database):
-    app = create_app(_config(empty_database))
-    try:
-        with app.app_context():
-            upgrade(revision=PREVIOUS)
-            for table, rows in ROWS.items():
-                columns = ", ".join(f'"{c}"' for c in rows[0])
-                values = ", ".join(f":{c}" for c in rows[0])
-                db.session.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({values})"),
-                                   rows)
-            db.session.commit()
-            upgrade()
-            for table, rows in ROWS.items():
-                count = db.session.scalar(text(f"SELECT count(*) FROM {table}"))
-                assert count == len(rows), table
-            indexes = {i["name"] for i in inspect(db.engine).get_indexes("request_log")}
-            assert "ix_request_log_team_id_created_at" in indexes
-            db.session.remove()  # no open transaction may hold a lock the downgrade needs
-            # and back down again: the downgrade works too and keeps the rows
-            downgrade(revision=PREVIOUS)
-            assert db.session.scalar(text("SELECT count(*) FROM request_log")) == 50
-            db.session.remove()
-    finally:
-        app.extensions["teamgate.request_log"].stop()
-        with app.app_context():
-            db.engine.dispose()
+    with migrated_to(empty_database, PREVIOUS):
+        insert_rows(ROWS)
+        upgrade()
+        for table, rows in ROWS.items():
+            count = db.session.scalar(text(f"SELECT count(*) FROM {table}"))
+            assert count == len(rows), table
+        indexes = {i["name"] for i in inspect(db.engine).get_indexes("request_log")}
+        assert "ix_request_log_team_id_created_at" in indexes
+        db.session.remove()  # no open transaction may hold a lock the downgrade needs
+        # and back down again: the downgrade works too and keeps the rows
+        downgrade(revision=PREVIOUS)
+        assert db.session.scalar(text("SELECT count(*) FROM request_log")) == 50
 
 
 def test_migrations_match_the_models(empty_database):

@@ -6,9 +6,8 @@ import uuid
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from tests.conftest import ADMIN, _config, bearer
+from tests.conftest import ADMIN, bearer, migrated_to
 from tests.dashboard_support import DashClient, make_user
-from webapp import create_app
 from webapp.extensions import db
 from webapp.models import DeletedTeam
 
@@ -41,31 +40,23 @@ def test_a_deleted_teams_id_is_refused_for_a_new_team(app, client, seed, upstrea
 
 
 def test_the_upgrade_tombstones_teams_deleted_before_it(empty_database):
-    app = create_app(_config(empty_database))
-    try:
-        with app.app_context():
-            upgrade(revision="b7c4e2f19a30")
-            db.session.execute(text(
-                "INSERT INTO teams (id, models, metadata, limits, blocked, created_at, updated_at)"
-                " VALUES ('alive', '[]', '{}', '{}', false, '2026-01-01', '2026-01-01')"))
-            for team_id, table in (("gone-1", "request_log"), ("gone-2", "audit_log"),
-                                   ("alive", "request_log")):
-                if table == "request_log":
-                    db.session.execute(text(
-                        "INSERT INTO request_log (request_id, created_at, team_id, route, status,"
-                        " latency_ms, stream) VALUES (:r, '2026-01-01', :t, '/chat/completions',"
-                        " 200, 1.0, false)"), {"r": str(uuid.uuid4()), "t": team_id})
-                else:
-                    db.session.execute(text(
-                        "INSERT INTO audit_log (created_at, actor, action, object_type, object_id,"
-                        " team_id, before) VALUES ('2026-01-01', 'admin', 'team.delete', 'team',"
-                        " :t, :t, :b)"), {"t": team_id, "b": json.dumps({"team_id": team_id})})
-            db.session.commit()
-            upgrade()
-            tombstones = db.session.scalars(text("SELECT team_id FROM deleted_teams")).all()
-            assert sorted(tombstones) == ["gone-1", "gone-2"]
-            db.session.remove()
-    finally:
-        app.extensions["teamgate.request_log"].stop()
-        with app.app_context():
-            db.engine.dispose()
+    with migrated_to(empty_database, "b7c4e2f19a30"):
+        db.session.execute(text(
+            "INSERT INTO teams (id, models, metadata, limits, blocked, created_at, updated_at)"
+            " VALUES ('alive', '[]', '{}', '{}', false, '2026-01-01', '2026-01-01')"))
+        for team_id, table in (("gone-1", "request_log"), ("gone-2", "audit_log"),
+                               ("alive", "request_log")):
+            if table == "request_log":
+                db.session.execute(text(
+                    "INSERT INTO request_log (request_id, created_at, team_id, route, status,"
+                    " latency_ms, stream) VALUES (:r, '2026-01-01', :t, '/chat/completions',"
+                    " 200, 1.0, false)"), {"r": str(uuid.uuid4()), "t": team_id})
+            else:
+                db.session.execute(text(
+                    "INSERT INTO audit_log (created_at, actor, action, object_type, object_id,"
+                    " team_id, before) VALUES ('2026-01-01', 'admin', 'team.delete', 'team',"
+                    " :t, :t, :b)"), {"t": team_id, "b": json.dumps({"team_id": team_id})})
+        db.session.commit()
+        upgrade()
+        tombstones = db.session.scalars(text("SELECT team_id FROM deleted_teams")).all()
+        assert sorted(tombstones) == ["gone-1", "gone-2"]
